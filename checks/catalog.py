@@ -1,0 +1,18 @@
+"""The explicit checklist: every check xunjian runs, in report order. Add new families here."""
+
+from __future__ import annotations
+
+from typing import Dict, List, Type
+
+from checks.rules import cpu
+from checks.spec import CheckParams, CheckSpec
+
+CATALOG: List[CheckSpec] = [
+    *cpu.CHECKS,
+]
+
+BY_ID: Dict[str, CheckSpec] = {spec.id: spec for spec in CATALOG}
+
+
+def param_models() -> Dict[str, Type[CheckParams]]:
+    return {spec.id: spec.params for spec in CATALOG}

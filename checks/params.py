@@ -1,0 +1,102 @@
+"""Threshold layering with provenance: defaults → profile → config/contract → host → item.
+
+Every check declares a pydantic model of its parameters with defaults. Overrides come in layers,
+each a mapping `check id → {field: value, "items": {item: {field: value}}}`; later layers win,
+and within a layer an item's own values win over the check's. Each resolved field remembers the
+layer that set it, so a report can say where a threshold came from.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Generic, List, Mapping, Optional, Type, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+P = TypeVar("P", bound=BaseModel)
+
+ITEMS_KEY = "items"
+
+
+class Layer(BaseModel):
+    """One source of overrides, e.g. name='contract:HT-2026-001'."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    checks: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
+
+
+class Resolved(Generic[P]):
+    def __init__(self, params: P, provenance: Dict[str, str]) -> None:
+        self.params = params
+        self.provenance = provenance
+
+    def source_of(self, *fields: str) -> str:
+        """The most specific provenance among `fields` (the last layer that touched any of them)."""
+        names = [self.provenance.get(f, "default") for f in fields]
+        non_default = [n for n in names if n != "default"]
+        return non_default[-1] if non_default else "default"
+
+
+class ParamsError(ValueError):
+    """An override that does not fit the check's parameter model; names the layer and field path."""
+
+
+class Resolver:
+    def __init__(self, layers: Optional[List[Layer]] = None) -> None:
+        self.layers = list(layers or [])
+
+    def with_layer(self, layer: Layer) -> "Resolver":
+        return Resolver([*self.layers, layer])
+
+    def resolve(self, check_id: str, model: Type[P], item: Optional[str] = None) -> Resolved[P]:
+        values: Dict[str, Any] = {}
+        provenance: Dict[str, str] = {}
+        for layer in self.layers:
+            entry = layer.checks.get(check_id)
+            if not entry:
+                continue
+            for key, value in _own_values(entry).items():
+                values[key] = value
+                provenance[key] = layer.name
+            if item is not None:
+                item_entry = (entry.get(ITEMS_KEY) or {}).get(item)
+                for key, value in (item_entry or {}).items():
+                    values[key] = value
+                    provenance[key] = f"{layer.name}[{item}]"
+        try:
+            params = model(**values)
+        except ValidationError as exc:
+            raise ParamsError(_describe(check_id, item, exc, provenance)) from exc
+        return Resolved(params, provenance)
+
+    def validate(self, models: Mapping[str, Type[BaseModel]]) -> List[str]:
+        """Every problem in every layer: unknown check ids and values that do not fit their model."""
+        problems: List[str] = []
+        for layer in self.layers:
+            for check_id, entry in layer.checks.items():
+                model = models.get(check_id)
+                if model is None:
+                    problems.append(f"{layer.name}: thresholds.{check_id}: unknown check id")
+                    continue
+                items = [None, *((entry.get(ITEMS_KEY) or {}).keys())]
+                for item in items:
+                    try:
+                        Resolver([layer]).resolve(check_id, model, item)
+                    except ParamsError as exc:
+                        problems.append(f"{layer.name}: {exc}")
+        return problems
+
+
+def _own_values(entry: Mapping[str, Any]) -> Dict[str, Any]:
+    return {k: v for k, v in entry.items() if k != ITEMS_KEY}
+
+
+def _describe(check_id: str, item: Optional[str], exc: ValidationError, prov: Dict[str, str]) -> str:
+    parts: List[str] = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"])
+        where = f"thresholds.{check_id}" + (f".items.{item}" if item else "") + f".{loc}"
+        parts.append(f"{where} (from {prov.get(loc, 'default')}): {err['msg']}")
+    return "; ".join(parts)
+

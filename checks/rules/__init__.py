@@ -1,0 +1,1 @@
+"""One rule family a file; `checks.catalog` lists them explicitly."""
