@@ -1,0 +1,1 @@
+"""The vendor side: contracts, ingest, API, reports, alerts, console."""
