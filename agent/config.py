@@ -92,8 +92,8 @@ def read_toml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def describe_validation(path: Path, exc: ValidationError) -> str:
-    lines = [f"{path}: invalid configuration"]
+def describe_validation(path: Path, exc: ValidationError, what: str = "invalid configuration") -> str:
+    lines = [f"{path}: {what}"]
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
         lines.append(f"  {loc}: {err['msg']}")
