@@ -77,8 +77,9 @@ class UptimeFacts(_Facts):
 class TimeSyncFacts(_Facts):
     tool: str = Field(..., description="timedatectl | chronyc | ntpq | none")
     synchronized: Optional[bool] = None
-    offset_seconds: Optional[float] = None
+    offset_seconds: Optional[float] = Field(None, description="reference − local clock; positive: local clock slow")
     ntp_service: Optional[str] = Field(None, description="chronyd, ntpd, systemd-timesyncd …")
+    error: Optional[str] = Field(None, description="with tool 'none': why no tool answered")
 
 
 class ProcessRef(_Facts):
