@@ -1,0 +1,250 @@
+# xunjian probe: a read-only inspection of one host, run as `sh -s` with this script on stdin.
+#
+# POSIX sh only (dash, bash, busybox ash); nothing is installed, written or changed on the host.
+# Parameters come only from the XJ_* variables that the controller assigns, as single-quoted
+# literals, in a preamble before this text; they are used as data (quoted, or as glob patterns
+# for the configured backups and logs), never evaluated as code.
+#
+# Output: sections, each opened by a marker line `==== xunjian:<section> <nonce> ====` preceded
+# by a newline (so output without a trailing newline cannot swallow the marker). The nonce is
+# random per run, so a log line cannot forge a marker. A command that fails or writes to stderr
+# is followed by a section `<section>:status` whose body is `rc=<code>` and its stderr.
+#
+# Everything lives in main(), run with stdin from /dev/null: the shell has read the whole script
+# before any command starts, so no command can read the rest of the script as its input.
+
+main() {
+	: "${XJ_NONCE:=-}"
+	: "${XJ_SINCE:=0}"
+	: "${XJ_MAX_LINES:=20000}"
+	: "${XJ_PATTERN:=}"
+	: "${XJ_GREP_FLAGS:=-E}"
+	: "${XJ_JOURNAL_PATTERN:=}"
+	: "${XJ_LOGS:=}"
+	: "${XJ_CERTS:=}"
+	: "${XJ_BACKUPS:=}"
+	: "${XJ_HISTORY_DB:=/var/lib/xunjian/history.sqlite}"
+	: "${XJ_HISTORY_SQL:=}"
+	case $XJ_SINCE in '' | *[!0-9]*) XJ_SINCE=0 ;; esac
+	case $XJ_MAX_LINES in '' | *[!0-9]* | 0) XJ_MAX_LINES=20000 ;; esac
+	case $XJ_GREP_FLAGS in -E | -Ei) ;; *) XJ_GREP_FLAGS=-E ;; esac
+	LC_ALL=C
+	export LC_ALL
+	PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+	export PATH
+	NL='
+'
+	exec 3>&1
+
+	hdr probe
+	printf 'version=1\nuid=%s\nsystemd=%s\n' "$(id -u 2>/dev/null)" "$(systemd_running)"
+
+	# CPU first, while this probe is still idle, so its own work does not count as load.
+	run cpu.stat1 grep -E '^(cpu|btime) ' /proc/stat
+	sleep 0.5 2>/dev/null || sleep 1
+	run cpu.stat2 grep -E '^cpu ' /proc/stat
+	run loadavg cat /proc/loadavg
+	run nproc ncpus
+
+	run identity.hostname cat /proc/sys/kernel/hostname
+	run identity.machine_id cat /etc/machine-id
+	run identity.os_release os_release
+	run identity.uname uname -srm
+	run identity.addresses addresses
+
+	run meminfo cat /proc/meminfo
+	run df.blocks df -P -k
+	run df.inodes df -P -i
+	run mounts cat /proc/mounts
+	run uptime cat /proc/uptime
+	run file_nr cat /proc/sys/fs/file-nr
+	run processes proc_stats
+
+	have timedatectl && run timesync.timedatectl limited timedatectl show
+	have chronyc && run timesync.chronyc limited chronyc -c tracking
+	have ntpq && run timesync.ntpq limited ntpq -pn
+	if [ "$(systemd_running)" = 1 ]; then
+		run services systemctl list-units --type=service --all --no-legend --plain --no-pager
+	fi
+	if have ss; then
+		run ports.ss ss -ltnup
+	else
+		for f in tcp tcp6 udp udp6; do
+			[ -r /proc/net/$f ] && run ports.$f cat /proc/net/$f
+		done
+	fi
+
+	set -f
+	IFS=$NL
+	i=0
+	for p in $XJ_CERTS; do
+		run cert.$i pem_certificates "$p"
+		i=$((i + 1))
+	done
+	i=0
+	for p in $XJ_BACKUPS; do
+		run backup.$i backup_files "$p"
+		i=$((i + 1))
+	done
+	i=0
+	for p in $XJ_LOGS; do
+		set +f
+		for f in $p; do
+			[ -f "$f" ] || continue
+			hdr log.$i.file
+			printf '%s\n' "$f"
+			scan_log "$i" "$f"
+			i=$((i + 1))
+		done
+		set -f
+	done
+	IFS=' 	'"$NL"
+	set +f
+
+	if have journalctl && [ -n "$XJ_JOURNAL_PATTERN" ]; then
+		run journal journal_matches
+	fi
+	history
+	have last && run reboots last -x -F reboot shutdown
+	for f in /var/log/dpkg.log /var/log/yum.log /var/log/dnf.rpm.log; do
+		[ -f "$f" ] && run "packages.${f##*/}" tail -n 5000 "$f"
+	done
+	hdr end
+}
+
+hdr() {
+	printf '\n==== xunjian:%s %s ====\n' "$1" "$XJ_NONCE"
+}
+
+# run SECTION COMMAND...: stdout into the section, stderr and a failing status into SECTION:status.
+run() {
+	_name=$1
+	shift
+	hdr "$_name"
+	_err=$("$@" 2>&1 1>&3 3>&-)
+	_rc=$?
+	if [ "$_rc" -ne 0 ] || [ -n "$_err" ]; then
+		hdr "$_name:status"
+		printf 'rc=%s\n%s\n' "$_rc" "$_err"
+	fi
+}
+
+have() {
+	command -v "$1" >/dev/null 2>&1
+}
+
+systemd_running() {
+	if [ -d /run/systemd/system ] && have systemctl; then echo 1; else echo 0; fi
+}
+
+# Tools that talk to a daemon get a deadline where `timeout` exists, so a hung daemon cannot
+# hold the inspection.
+limited() {
+	if have timeout; then timeout 10 "$@"; else "$@"; fi
+}
+
+ncpus() {
+	getconf _NPROCESSORS_ONLN 2>/dev/null || grep -c '^processor' /proc/cpuinfo
+}
+
+os_release() {
+	if [ -r /etc/os-release ]; then cat /etc/os-release; else cat /usr/lib/os-release; fi
+}
+
+addresses() {
+	if have ip; then ip -o addr show; else hostname -I; fi
+}
+
+# pid (comm) state ppid … of every process; a process that ends meanwhile is simply absent.
+proc_stats() {
+	cat /proc/[0-9]*/stat 2>/dev/null
+	return 0
+}
+
+# Only the certificate blocks travel, never a private key that shares the file.
+pem_certificates() {
+	if [ ! -f "$1" ]; then
+		echo "not a regular file: $1" >&2
+		return 2
+	fi
+	sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' <"$1"
+}
+
+# First line: how many files match the glob; then `mtime size path` of the newest few.
+backup_files() {
+	set +f
+	set -- $1
+	set -f
+	if [ ! -e "$1" ]; then
+		echo 0
+		return 0
+	fi
+	echo $#
+	stat -c '%Y %s %n' -- "$@" | sort -n | tail -n 5
+}
+
+# Alarm-log lines are filtered here, so only matches travel; the controller applies the window
+# after parsing timestamps. `log.N.meta`: size and mtime; `log.N`: the last XJ_MAX_LINES
+# matches and a final `#count N` line with the number of all matches.
+scan_log() {
+	_meta=$(stat -c '%s %Y' -- "$2" 2>/dev/null) || _meta='- -'
+	hdr "log.$1.meta"
+	printf '%s\n' "$_meta"
+	_mtime=${_meta#* }
+	case $_mtime in
+	'' | *[!0-9]*) ;;
+	*)
+		if [ "$_mtime" -lt "$XJ_SINCE" ]; then
+			return 0
+		fi
+		;;
+	esac
+	[ -n "$XJ_PATTERN" ] || return 0
+	run "log.$1" grep_tail "$2"
+}
+
+grep_tail() {
+	if [ ! -r "$1" ]; then
+		echo "permission denied: $1" >&2
+		return 2
+	fi
+	grep -a $XJ_GREP_FLAGS -e "$XJ_PATTERN" -- "$1" | last_lines
+}
+
+last_lines() {
+	awk -v max="$XJ_MAX_LINES" '
+		{ b[NR % max] = $0 }
+		END {
+			s = NR - max + 1
+			if (s < 1) s = 1
+			for (i = s; i <= NR; i++) print b[i % max]
+			print "#count " NR
+		}'
+}
+
+journal_matches() {
+	journalctl -o json --no-pager -q --since "@$XJ_SINCE" | grep -a -E -e "$XJ_JOURNAL_PATTERN" | last_lines
+}
+
+# 24 h history: the xunjian agent's own store when it is installed (and sqlite3 can read it),
+# else sysstat's binary files of today and yesterday (the two most recently written).
+history() {
+	if [ -n "$XJ_HISTORY_SQL" ] && [ -r "$XJ_HISTORY_DB" ] && have sqlite3; then
+		run history.agent sqlite3 -readonly -csv -header "$XJ_HISTORY_DB" "$XJ_HISTORY_SQL"
+		return 0
+	fi
+	have sadf || return 0
+	for d in /var/log/sysstat /var/log/sa; do
+		[ -d "$d" ] || continue
+		n=0
+		for f in $(ls -t "$d" 2>/dev/null); do
+			case $f in sa[0-9]*) ;; *) continue ;; esac
+			run "history.sadf.$n" sadf -d -t "$d/$f" -- -u -r -S -q
+			n=$((n + 1))
+			[ "$n" -lt 2 ] || break
+		done
+		return 0
+	done
+}
+
+main </dev/null
