@@ -4,11 +4,35 @@ from __future__ import annotations
 
 from typing import Dict, List, Type
 
-from checks.rules import cpu
+from checks.rules import (
+    backup,
+    certs,
+    cpu,
+    disk,
+    fds,
+    http,
+    memory,
+    ports,
+    processes,
+    services,
+    timesync,
+    uptime,
+)
 from checks.spec import CheckParams, CheckSpec
 
 CATALOG: List[CheckSpec] = [
     *cpu.CHECKS,
+    *memory.CHECKS,
+    *disk.CHECKS,
+    *uptime.CHECKS,
+    *timesync.CHECKS,
+    *processes.CHECKS,
+    *services.CHECKS,
+    *ports.CHECKS,
+    *fds.CHECKS,
+    *certs.CHECKS,
+    *backup.CHECKS,
+    *http.CHECKS,
 ]
 
 BY_ID: Dict[str, CheckSpec] = {spec.id: spec for spec in CATALOG}
