@@ -67,6 +67,7 @@ class Filesystem(_Facts):
     inodes_total: Optional[int] = None
     inodes_used: Optional[int] = None
     inodes_used_percent: Optional[float] = None
+    error: Optional[str] = Field(None, description="why its usage could not be read (stale mount …)")
 
 
 class UptimeFacts(_Facts):
