@@ -9,7 +9,7 @@ fs.readonly's question.
 from __future__ import annotations
 
 from fnmatch import fnmatch
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from pydantic import Field
 
@@ -76,27 +76,33 @@ class ReadonlyParams(CheckParams):
 def _judged(fs: Filesystem, params: _MountParams) -> bool:
     return not (
         fs.readonly
-        or fs.total_bytes <= 0
         or fs.fstype in params.skip_fstypes
         or any(fnmatch(fs.mount, pattern) for pattern in params.skip_mounts)
     )
 
 
-def _mounts(facts: FactSet, ctx: RuleContext) -> Optional[List[Filesystem]]:
-    """The filesystems this check judges, each with its own (item-level) parameters."""
+def _per_mount(
+    facts: FactSet, ctx: RuleContext, judge: Callable[[Filesystem], Optional[CheckResult]]
+) -> List[CheckResult]:
+    """`judge` for each filesystem this check covers (each with its item-level parameters);
+    a mount whose usage could not be read is unknown, never silently left out."""
     if facts.filesystems is None:
-        return None
-    return [fs for fs in facts.filesystems if _judged(fs, ctx.params(fs.mount).params)]
+        return [ctx.unknown(facts.missing("filesystems") or "")]
+    results: List[CheckResult] = []
+    for fs in facts.filesystems:
+        if not _judged(fs, ctx.params(fs.mount).params):
+            continue
+        result = ctx.unknown(fs.error, item=fs.mount) if fs.error else judge(fs)
+        if result is not None:
+            results.append(result)
+    return results
 
 
 def disk_usage(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
-    mounts = _mounts(facts, ctx)
-    if mounts is None:
-        return [ctx.unknown(facts.missing("filesystems") or "")]
-    if not mounts:
-        return [ctx.unknown("no writable disk filesystem found")]
-    return [
-        ctx.limit(
+    def judge(fs: Filesystem) -> Optional[CheckResult]:
+        if fs.total_bytes <= 0:
+            return None
+        return ctx.limit(
             fs.used_percent,
             item=fs.mount,
             unit="%",
@@ -107,17 +113,17 @@ def disk_usage(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
             device=fs.device,
             fstype=fs.fstype,
         )
-        for fs in mounts
-    ]
+
+    return _per_mount(facts, ctx, judge) or [ctx.unknown("no writable disk filesystem found")]
 
 
 def disk_inodes(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
     """Filesystems without a fixed inode table (btrfs, vfat) report 0 inodes and are left out."""
-    mounts = _mounts(facts, ctx)
-    if mounts is None:
-        return [ctx.unknown(facts.missing("filesystems") or "")]
-    results = [
-        ctx.limit(
+
+    def judge(fs: Filesystem) -> Optional[CheckResult]:
+        if not fs.inodes_total or fs.inodes_used_percent is None:
+            return None
+        return ctx.limit(
             fs.inodes_used_percent,
             item=fs.mount,
             unit="%",
@@ -125,10 +131,8 @@ def disk_inodes(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
             used=fs.inodes_used,
             total=fs.inodes_total,
         )
-        for fs in mounts
-        if fs.inodes_total and fs.inodes_used_percent is not None
-    ]
-    return results or [ctx.unknown("no filesystem reports inode counts")]
+
+    return _per_mount(facts, ctx, judge) or [ctx.unknown("no filesystem reports inode counts")]
 
 
 def fs_readonly(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
