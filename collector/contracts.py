@@ -26,6 +26,7 @@ from agent.config import (
 )
 from checks.catalog import param_models
 from checks.params import Layer, Resolver
+from collector.alerts.config import AlertSettings
 
 
 class ServiceLevel(str, Enum):
@@ -153,6 +154,7 @@ class Contract(_Model):
     thresholds: Dict[str, Dict[str, Any]] = Field(default_factory=dict)
     alarm_rules: List[AlarmRuleConfig] = Field(default_factory=list)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+    alerts: AlertSettings = Field(default_factory=AlertSettings)
 
     @field_validator("number")
     @classmethod
