@@ -29,10 +29,14 @@ def priority_of(
     """P1, P2 or None for a check result or stored finding (anything with a `severity`).
 
     `spec` is the check's catalog entry (None for a check this collector does not know: then it
-    cannot be service-affecting). `contract` is where a per-contract mapping plugs in; the default
-    mapping is the same for every contract.
+    cannot be service-affecting). A `contract`'s `[alerts] priorities` rules are tried first, in
+    order; the default mapping is the same for every contract.
     """
-    del contract  # the default mapping does not vary by contract
+    if contract is not None:
+        check = getattr(result, "check", None) or (spec.id if spec is not None else "")
+        for rule in contract.alerts.priorities:  # the contract's own mapping comes first
+            if rule.matches(check, Severity(result.severity).value):
+                return None if rule.priority == "none" else Priority(rule.priority)
     if Severity(result.severity) is not Severity.critical:
         return None
     return Priority.P1 if spec is not None and spec.service_affecting else Priority.P2
@@ -42,9 +46,10 @@ def priority_of_check(
     check_id: str, severity: Union[Severity, str], contract: Optional[Contract] = None
 ) -> Optional[Priority]:
     """`priority_of` for callers holding only a check id and a severity (rows from the database)."""
-    return priority_of(_Severity(severity), BY_ID.get(check_id), contract)
+    return priority_of(_Severity(check_id, severity), BY_ID.get(check_id), contract)
 
 
 class _Severity:
-    def __init__(self, severity: Union[Severity, str]) -> None:
+    def __init__(self, check: str, severity: Union[Severity, str]) -> None:
+        self.check = check
         self.severity = severity
