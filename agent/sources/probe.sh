@@ -37,7 +37,8 @@ main() {
 	exec 3>&1
 
 	hdr probe
-	printf 'version=1\nuid=%s\nsystemd=%s\n' "$(id -u 2>/dev/null)" "$(systemd_running)"
+	printf 'version=1\nuid=%s\nsystemd=%s\nutc_offset=%s\nnow=%s\n' \
+		"$(id -u 2>/dev/null)" "$(systemd_running)" "$(date +%z)" "$(date +%s)"
 
 	# CPU first, while this probe is still idle, so its own work does not count as load.
 	run cpu.stat1 grep -E '^(cpu|btime) ' /proc/stat
@@ -101,12 +102,14 @@ main() {
 	IFS=' 	'"$NL"
 	set +f
 
-	if have journalctl && [ -n "$XJ_JOURNAL_PATTERN" ]; then
-		run journal journal_matches
+	if have journalctl; then
+		[ -n "$XJ_JOURNAL_PATTERN" ] && run journal journal_matches
+		run service_events unit_events
 	fi
+	coredumps
 	history
-	have last && run reboots last -x -F reboot shutdown
-	for f in /var/log/dpkg.log /var/log/yum.log /var/log/dnf.rpm.log; do
+	boots
+	for f in /var/log/dpkg.log /var/log/apt/history.log /var/log/yum.log /var/log/dnf.rpm.log; do
 		[ -f "$f" ] && run "packages.${f##*/}" tail -n 5000 "$f"
 	done
 	hdr end
@@ -116,7 +119,8 @@ hdr() {
 	printf '\n==== xunjian:%s %s ====\n' "$1" "$XJ_NONCE"
 }
 
-# run SECTION COMMAND...: stdout into the section, stderr and a failing status into SECTION:status.
+# run SECTION COMMAND...: stdout into the section, stderr and a failing status into SECTION:status;
+# returns the command's status.
 run() {
 	_name=$1
 	shift
@@ -127,6 +131,7 @@ run() {
 		hdr "$_name:status"
 		printf 'rc=%s\n%s\n' "$_rc" "$_err"
 	fi
+	return "$_rc"
 }
 
 have() {
@@ -226,6 +231,57 @@ journal_matches() {
 	journalctl -o json --no-pager -q --since "@$XJ_SINCE" | grep -a -E -e "$XJ_JOURNAL_PATTERN" | last_lines
 }
 
+# systemd's own messages about units failing or being restarted (see checks/parsers/systemd_events.py).
+unit_events() {
+	TZ=UTC journalctl _PID=1 -o short-iso --no-pager -q --since "@$XJ_SINCE" |
+		grep -a -E 'Failed with result|Scheduled restart job|entered failed state|scheduling restart|ain process exited' |
+		last_lines
+}
+
+coredumps() {
+	# systemd-coredump logs each core with this MESSAGE_ID (see checks/parsers/coredumps.py).
+	have journalctl && run coredumps.journal core_entries
+	[ -n "$(crash_dirs)" ] && run coredumps.files crash_files
+}
+
+core_entries() {
+	journalctl MESSAGE_ID=fc2e22bc6ee647b6b90729ab34a250b1 -o json --no-pager -q --since "@$XJ_SINCE" |
+		tail -n 500
+}
+
+crash_dirs() {
+	for d in /var/lib/systemd/coredump /var/crash /var/spool/abrt; do
+		[ -d "$d" ] && echo "$d"
+	done
+}
+
+# `mtime path` of what the crash handlers wrote since the window start.
+crash_files() {
+	for d in $(crash_dirs); do
+		for f in "$d"/*; do
+			[ -e "$f" ] && stat -c '%Y %n' -- "$f"
+		done
+	done | awk -v since="$XJ_SINCE" '$1 >= since'
+}
+
+# Boots and clean shutdowns: the binary wtmp tail (its last 2000 records of 384 bytes, which is
+# where the window is), else the journal's boot list.
+boots() {
+	if [ -r /var/log/wtmp ] && have base64; then
+		if have gzip; then
+			run boots.wtmp.gz tail_wtmp gzip -c
+		else
+			run boots.wtmp tail_wtmp cat
+		fi
+	elif have journalctl; then
+		run boots.journal env TZ=UTC journalctl --list-boots --no-pager
+	fi
+}
+
+tail_wtmp() {
+	tail -c 768000 /var/log/wtmp | "$@" | base64
+}
+
 # 24 h history: the xunjian agent's own store when it is installed (and sqlite3 can read it),
 # else sysstat's binary files of today and yesterday (the two most recently written).
 history() {
@@ -239,7 +295,8 @@ history() {
 		n=0
 		for f in $(ls -t "$d" 2>/dev/null); do
 			case $f in sa[0-9]*) ;; *) continue ;; esac
-			run "history.sadf.$n" sadf -d -t "$d/$f" -- -u -r -S -q
+			run "history.sadf.$n" sadf -d -- -u -r ALL -q -S "$d/$f"
+			run "history.sadf_fs.$n" sadf -d -- -F MOUNT "$d/$f"
 			n=$((n + 1))
 			[ "$n" -lt 2 ] || break
 		done
