@@ -12,6 +12,9 @@ COMMANDS = {
     "inspect": ("agent.cmd_inspect", "inspect"),
     "schema": ("agent.cmd_inspect", "schema"),
     "logs": ("agent.logscan.cmd", "logs"),
+    "enroll": ("agent.cmd_daemon", "enroll"),
+    "run": ("agent.cmd_daemon", "run"),
+    "status": ("agent.cmd_daemon", "status"),
 }
 
 

@@ -41,12 +41,18 @@ class AlarmRuleConfig(_Section):
 
 class LogsConfig(_Section):
     files: List[str] = Field(default_factory=lambda: list(DEFAULT_LOG_FILES))
-    globs: List[str] = Field(default_factory=list, description="application log globs, e.g. /opt/app/logs/*.log")
+    globs: List[str] = Field(
+        default_factory=list, description="application log globs, e.g. /opt/app/logs/*.log"
+    )
     journald: bool = True
     allowed_roots: List[str] = Field(default_factory=lambda: ["/var/log"])
-    max_bytes_per_run: int = Field(2 * 1024**3, description="scan budget; over it the scan stops and says so")
+    max_bytes_per_run: int = Field(
+        2 * 1024**3, description="scan budget; over it the scan stops and says so"
+    )
     rules_file: Optional[str] = Field(None, description="replace the built-in alarm rules")
-    rules: List[AlarmRuleConfig] = Field(default_factory=list, description="added to the built-in rules")
+    rules: List[AlarmRuleConfig] = Field(
+        default_factory=list, description="added to the built-in rules"
+    )
 
 
 class BackupTarget(_Section):
@@ -66,8 +72,12 @@ class CollectConfig(_Section):
 
 class RedactionConfig(_Section):
     enabled: bool = True
-    keywords: List[str] = Field(default_factory=list, description="extra words to mask wherever they appear")
-    patterns: List[str] = Field(default_factory=list, description="extra regexes whose matches are masked")
+    keywords: List[str] = Field(
+        default_factory=list, description="extra words to mask wherever they appear"
+    )
+    patterns: List[str] = Field(
+        default_factory=list, description="extra regexes whose matches are masked"
+    )
 
 
 class InspectionConfig(_Section):
@@ -92,7 +102,9 @@ def read_toml(path: Path) -> Dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
-def describe_validation(path: Path, exc: ValidationError, what: str = "invalid configuration") -> str:
+def describe_validation(
+    path: Path, exc: ValidationError, what: str = "invalid configuration"
+) -> str:
     lines = [f"{path}: {what}"]
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"]) or "(top level)"
@@ -101,7 +113,7 @@ def describe_validation(path: Path, exc: ValidationError, what: str = "invalid c
 
 
 def load_inspection_config(path: Optional[Path]) -> InspectionConfig:
-    """Read the inspection part of a config file; unknown top-level tables are left to the daemon."""
+    """The inspection part of a config file; other top-level tables belong to the daemon."""
     if path is None:
         return InspectionConfig()
     data = read_toml(path)

@@ -13,7 +13,9 @@ import click
 
 
 class LazyGroup(click.Group):
-    def __init__(self, *args: Any, lazy: Optional[Dict[str, Tuple[str, str]]] = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, lazy: Optional[Dict[str, Tuple[str, str]]] = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.lazy = lazy or {}
 

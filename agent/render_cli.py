@@ -37,7 +37,9 @@ def _value(r: CheckResult) -> str:
     if r.value is None:
         return ""
     if isinstance(r.value, float):
-        return f"{r.value:g}{r.unit or ''}" if r.unit == "%" else f"{r.value:g} {r.unit or ''}".strip()
+        return (
+            f"{r.value:g}{r.unit or ''}" if r.unit == "%" else f"{r.value:g} {r.unit or ''}".strip()
+        )
     return f"{r.value} {r.unit or ''}".strip()
 
 
@@ -59,19 +61,23 @@ def print_run(run: InspectionRun, console: Console) -> None:
             key=lambda r: (-r.severity.rank, r.check, r.item or ""),
         )
         table = Table(title=t(f"category.{category.value}"), title_justify="left", expand=True)
-        for key in ("severity", "check", "item", "value", "threshold", "summary"):
-            table.add_column(t(f"cli.col.{key}"), overflow="fold", ratio=4 if key == "summary" else None)
+        table.add_column(t("cli.col.severity"), no_wrap=True)
+        table.add_column(t("cli.col.check"), overflow="fold", ratio=2)
+        table.add_column(t("cli.col.value"), no_wrap=True)
+        table.add_column(t("cli.col.threshold"), overflow="fold", ratio=2)
+        table.add_column(t("cli.col.summary"), overflow="fold", ratio=5)
         for r in rows:
             table.add_row(
                 Text(t(f"severity.{r.severity.value}"), style=STYLE[r.severity]),
-                r.check,
-                r.item or "",
+                r.check + (f"\n{r.item}" if r.item else ""),
                 _value(r),
                 _threshold(r.threshold, t),
                 r.summary,
             )
         console.print(table)
-    advice = [r for r in run.results if r.recommendation and r.severity.rank >= Severity.unknown.rank]
+    advice = [
+        r for r in run.results if r.recommendation and r.severity.rank >= Severity.unknown.rank
+    ]
     advice.sort(key=lambda r: -r.severity.rank)
     console.print(Text(t("cli.recommendations"), style="bold"))
     if not advice:

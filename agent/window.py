@@ -33,7 +33,9 @@ def _instant(text: str) -> datetime:
     return value
 
 
-def make_window(since: Optional[str] = "24h", window: Optional[str] = None, now: Optional[datetime] = None) -> Window:
+def make_window(
+    since: Optional[str] = "24h", window: Optional[str] = None, now: Optional[datetime] = None
+) -> Window:
     end = now or datetime.now(timezone.utc)
     if window:
         start_text, sep, end_text = window.partition("..")

@@ -67,7 +67,9 @@ class Filesystem(_Facts):
     inodes_total: Optional[int] = None
     inodes_used: Optional[int] = None
     inodes_used_percent: Optional[float] = None
-    error: Optional[str] = Field(None, description="why its usage could not be read (stale mount …)")
+    error: Optional[str] = Field(
+        None, description="why its usage could not be read (stale mount …)"
+    )
 
 
 class UptimeFacts(_Facts):
@@ -78,7 +80,9 @@ class UptimeFacts(_Facts):
 class TimeSyncFacts(_Facts):
     tool: str = Field(..., description="timedatectl | chronyc | ntpq | none")
     synchronized: Optional[bool] = None
-    offset_seconds: Optional[float] = Field(None, description="reference − local clock; positive: local clock slow")
+    offset_seconds: Optional[float] = Field(
+        None, description="reference − local clock; positive: local clock slow"
+    )
     ntp_service: Optional[str] = Field(None, description="chronyd, ntpd, systemd-timesyncd …")
     error: Optional[str] = Field(None, description="with tool 'none': why no tool answered")
 
@@ -183,7 +187,9 @@ class LogFacts(_Facts):
         default_factory=dict,
         description="failed log-ins per minute: ISO minute (UTC) → count; for burst detection",
     )
-    failed_login_sources: Dict[str, int] = Field(default_factory=dict, description="remote address → failures")
+    failed_login_sources: Dict[str, int] = Field(
+        default_factory=dict, description="remote address → failures"
+    )
     successful_logins: int = 0
 
 
@@ -223,7 +229,9 @@ class DiskTrend(_Facts):
 
 class RebootEvent(_Facts):
     time: datetime
-    kind: str = Field("reboot", description="reboot | shutdown | crash (no clean shutdown before boot)")
+    kind: str = Field(
+        "reboot", description="reboot | shutdown | crash (no clean shutdown before boot)"
+    )
 
 
 class PackageChange(_Facts):
@@ -242,7 +250,7 @@ class HistoryFacts(_Facts):
 
 
 class FactSet(_Facts):
-    """Everything one inspection observed; `errors` names each section that could not be gathered."""
+    """Everything one inspection observed; `errors` names each section that was not gathered."""
 
     collected_at: datetime
     cpu: Optional[CpuFacts] = None

@@ -85,11 +85,14 @@ class Threshold(BaseModel):
     critical: Optional[float] = None
     direction: str = Field("above", description="'above': higher is worse; 'below': lower is worse")
     unit: Optional[str] = None
-    provenance: str = Field("default", description="default | profile:NAME | config:FILE | contract:NO | host:NAME | item")
+    provenance: str = Field(
+        "default",
+        description="default | profile:NAME | config:FILE | contract:NO | host:NAME | item",
+    )
 
 
 class Message(BaseModel):
-    """A catalog key and its parameters: text is rendered per language, never stored as code literals."""
+    """A catalog key and its parameters: text is rendered per language, never kept in code."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -113,7 +116,9 @@ class CheckResult(BaseModel):
     summary: str = Field("", description="message rendered in the run's language")
     evidence: List[str] = Field(default_factory=list, description="redacted lines that support it")
     recommendation_key: Optional[str] = None
-    recommendation: Optional[str] = Field(None, description="recommendation (建议) rendered in the run's language")
+    recommendation: Optional[str] = Field(
+        None, description="recommendation (建议) rendered in the run's language"
+    )
 
 
 class Window(BaseModel):
@@ -144,7 +149,9 @@ class InspectionRun(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     schema_: int = Field(SCHEMA_VERSION, alias="schema", description="wire-format version")
-    run_id: uuid.UUID = Field(default_factory=uuid.uuid4, description="made at the source; the idempotency key")
+    run_id: uuid.UUID = Field(
+        default_factory=uuid.uuid4, description="made at the source; the idempotency key"
+    )
     source: Source
     agent_version: str = ""
     lang: str = Field("zh_CN", description="language of summary/recommendation texts")

@@ -71,7 +71,7 @@ class Resolver:
         return Resolved(params, provenance)
 
     def validate(self, models: Mapping[str, Type[BaseModel]]) -> List[str]:
-        """Every problem in every layer: unknown check ids and values that do not fit their model."""
+        """Every problem in every layer: unknown check ids, values that do not fit their model."""
         problems: List[str] = []
         for layer in self.layers:
             for check_id, entry in layer.checks.items():
@@ -92,11 +92,12 @@ def _own_values(entry: Mapping[str, Any]) -> Dict[str, Any]:
     return {k: v for k, v in entry.items() if k != ITEMS_KEY}
 
 
-def _describe(check_id: str, item: Optional[str], exc: ValidationError, prov: Dict[str, str]) -> str:
+def _describe(
+    check_id: str, item: Optional[str], exc: ValidationError, prov: Dict[str, str]
+) -> str:
     parts: List[str] = []
     for err in exc.errors():
         loc = ".".join(str(x) for x in err["loc"])
         where = f"thresholds.{check_id}" + (f".items.{item}" if item else "") + f".{loc}"
         parts.append(f"{where} (from {prov.get(loc, 'default')}): {err['msg']}")
     return "; ".join(parts)
-

@@ -55,7 +55,7 @@ class RuleContext:
         self.spec = spec
         self.resolver = resolver
 
-    def params(self, item: Optional[str] = None) -> Resolved:  # type: ignore[type-arg]
+    def params(self, item: Optional[str] = None) -> Resolved:
         return self.resolver.resolve(self.spec.id, self.spec.params, item)
 
     def result(

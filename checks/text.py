@@ -59,7 +59,7 @@ def _load(directory: Path, lang: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(merged.items())
 
 
-class _Blank(dict):  # type: ignore[type-arg]
+class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 

@@ -1,4 +1,4 @@
-"""`xunjian`: the vendor-side command line (serve, db, contract, token, apikey, host, ssh, report …)."""
+"""`xunjian`: the vendor-side command line (serve, db, contract, token, apikey, host, ssh …)."""
 
 from __future__ import annotations
 

@@ -68,7 +68,9 @@ class SupportHours(_Model):
     """When the response clock runs: 5×8 (working days, office hours) or 7×24."""
 
     kind: Literal["5x8", "7x24"] = "5x8"
-    days: List[int] = Field(default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays, Mon=1")
+    days: List[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], description="ISO weekdays, Mon=1"
+    )
     start: time = time(9, 30)
     end: time = time(18, 0)
     holidays: List[date] = Field(default_factory=list, description="days the clock does not run")
@@ -96,8 +98,8 @@ class Entitlements(_Model):
 
 
 class ReportSettings(_Model):
-    schedule: Optional[Literal["monthly", "bimonthly", "quarterly", "semiannual", "annual"]] = Field(
-        None, description="derived from remote inspections per year unless set"
+    schedule: Optional[Literal["monthly", "bimonthly", "quarterly", "semiannual", "annual"]] = (
+        Field(None, description="derived from remote inspections per year unless set")
     )
     language: Literal["zh_CN", "en"] = "zh_CN"
     recipients: List[str] = Field(default_factory=list)
@@ -178,9 +180,9 @@ class Contract(_Model):
             raise ValueError("end is before start")
         problems = self.resolver_for(None).validate(param_models())
         for host in self.hosts:
-            problems += Resolver([Layer(name=f"host:{host.label}", checks=host.thresholds)]).validate(
-                param_models()
-            )
+            problems += Resolver(
+                [Layer(name=f"host:{host.label}", checks=host.thresholds)]
+            ).validate(param_models())
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -195,7 +197,12 @@ class Contract(_Model):
         if self.report.schedule:
             return self.report.schedule
         n = self.entitlements.remote_inspections_per_year
-        for per_year, name in ((12, "monthly"), (6, "bimonthly"), (4, "quarterly"), (2, "semiannual")):
+        for per_year, name in (
+            (12, "monthly"),
+            (6, "bimonthly"),
+            (4, "quarterly"),
+            (2, "semiannual"),
+        ):
             if n >= per_year:
                 return name
         return "annual"
@@ -204,7 +211,9 @@ class Contract(_Model):
         self, hostname: str, host_id: Optional[str] = None, tags: Sequence[str] = ()
     ) -> Optional[HostSelector]:
         for sel in self.hosts:
-            if (sel.hostname and sel.hostname == hostname) or (sel.host_id and sel.host_id == host_id):
+            if (sel.hostname and sel.hostname == hostname) or (
+                sel.host_id and sel.host_id == host_id
+            ):
                 return sel
             if sel.tag and sel.tag in tags:
                 return sel

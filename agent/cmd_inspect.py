@@ -1,0 +1,103 @@
+"""`xunjian-agent inspect` and `xunjian-agent schema`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Optional, Tuple
+
+import click
+from rich.console import Console
+
+from agent.config import ConfigError, load_inspection_config
+from agent.window import make_window
+from checks.model import InspectionRun, Source
+from checks.text import lang_from_environment, normalize_lang
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the InspectionRun as JSON.")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the InspectionRun to FILE (offline bundle: import it with `xunjian import-run`).",
+)
+@click.option("--since", default="24h", show_default=True, help="Window length, e.g. 6h, 24h, 7d.")
+@click.option("--window", "window_spec", help="Explicit window START..END in ISO 8601.")
+@click.option("--log", "logs", multiple=True, help="Extra log file to scan (repeatable).")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="XUNJIAN_AGENT_CONFIG",
+    help="Config file with thresholds, log sources, alarm rules and targets.",
+)
+@click.option(
+    "--lang", type=click.Choice(["zh", "zh_CN", "en"]), help="Language (default: locale)."
+)
+def inspect(
+    as_json: bool,
+    output: Optional[Path],
+    since: str,
+    window_spec: Optional[str],
+    logs: Tuple[str, ...],
+    config_path: Optional[Path],
+    lang: Optional[str],
+) -> None:
+    """Inspect this host now and print the report (exit 0 ok, 1 warning, 2 critical, 3 unknown)."""
+    from agent.inspect import build_run  # heavy imports only when inspecting
+
+    try:
+        window = make_window(since, window_spec)
+        config = load_inspection_config(config_path)
+    except (ValueError, ConfigError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    language = normalize_lang(lang or config.lang or lang_from_environment())
+    try:
+        run = build_run(
+            config,
+            window,
+            lang=language,
+            config_path=config_path,
+            extra_logs=logs,
+            source=Source.bundle if output else Source.agent,
+        )
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if output:
+        _write_atomically(output, run.to_json(indent=2))
+    if as_json:
+        click.echo(run.to_json(indent=2))
+    elif not output:
+        from agent.render_cli import print_run
+
+        print_run(run, Console(width=None if sys.stdout.isatty() else 140))
+    else:
+        click.echo(str(output), err=True)
+    sys.exit(run.worst().exit_code)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """A run carried out of an air-gapped site must never be half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=str(path.parent), prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@click.command()
+def schema() -> None:
+    """Print the JSON Schema of InspectionRun (the wire format, docs/wire-format.md)."""
+    click.echo(
+        json.dumps(InspectionRun.model_json_schema(by_alias=True), indent=2, ensure_ascii=False)
+    )
