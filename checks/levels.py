@@ -27,7 +27,7 @@ def below(value: float, warning: Optional[float], critical: Optional[float]) -> 
 
 
 def threshold_of(
-    resolved: Resolved,  # type: ignore[type-arg]
+    resolved: Resolved,
     unit: Optional[str],
     direction: str = "above",
     warning_field: str = "warning",
