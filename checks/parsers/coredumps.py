@@ -1,93 +1,65 @@
-"""Core dumps from `coredumpctl list` and from the names of core files the crash handlers leave.
+"""Core dumps from the journal and from the names of core files the crash handlers leave.
 
 A core dump means a program crashed hard (SIGSEGV, SIGABRT …); the executable and the signal are
-what an engineer needs first. systemd ≥ 248 lists cores as JSON; RHEL 8's systemd 239 only as a
-table, so both are read::
+what an engineer needs first. systemd-coredump logs every core to the journal with a fixed
+MESSAGE_ID, whatever its Storage= setting. Reading those entries with `journalctl -o json`
+works alike from systemd 219 (RHEL 7) on, where `coredumpctl --json` needs systemd 248 and its
+table form prints local times with ambiguous zone names (CST)::
 
-    [{"time":1795240921000000,"pid":1234,"uid":0,"gid":0,"sig":11,"corefile":"present","exe":"/usr/sbin/nginx","size":1048576}]
-
-    TIME                            PID   UID   GID SIG COREFILE  EXE
-    Sat 2026-11-21 06:03:41 UTC    1234     0     0  11 present   /usr/sbin/nginx
-
-(run with TZ=UTC; --no-legend drops the header line).
+    {"__REALTIME_TIMESTAMP":"1795240921000000","COREDUMP_EXE":"/usr/sbin/nginx","COREDUMP_PID":"1234",
+     "COREDUMP_SIGNAL":"11","COREDUMP_TIMESTAMP":"1795240920990000",
+     "COREDUMP_FILENAME":"/var/lib/systemd/coredump/core.nginx.0.4c0e….1234.1795240920990000.zst",...}
 """
 
 from __future__ import annotations
 
-import json
 import re
 import signal
 from datetime import datetime, timezone
-from typing import Optional, Union
+from typing import Optional
 
 from checks.facts import Coredump
-from checks.parsers import ParseError
+from checks.parsers.systemd_events import journal_records
+
+COREDUMP_MESSAGE_ID = "fc2e22bc6ee647b6b90729ab34a250b1"
+"""MESSAGE_ID of systemd-coredump's journal entries (catalog/systemd.catalog)."""
 
 
-def signal_name(sig: Union[int, str, None]) -> Optional[str]:
-    """11 → 'SIGSEGV'; names pass through; Linux numbering (the only kernel we inspect)."""
-    if sig is None or sig == "":
-        return None
-    if isinstance(sig, str) and not sig.isdigit():
-        return sig
+def signal_name(sig: Optional[str]) -> Optional[str]:
+    """'11' → 'SIGSEGV'; names pass through; Linux numbering (the only kernel we inspect)."""
+    if not sig or not sig.isdigit():
+        return sig or None
     try:
         return signal.Signals(int(sig)).name
     except ValueError:
-        return str(sig)
+        return sig
 
 
-def from_json(text: str) -> list[Coredump]:
-    """`coredumpctl list --json=short`."""
-    try:
-        records = json.loads(text)
-    except ValueError as exc:
-        raise ParseError(f"coredumpctl --json: not JSON: {text[:120]!r}") from exc
-    if not isinstance(records, list):
-        raise ParseError("coredumpctl --json: expected a list of cores")
+def _field(record: dict[str, object], name: str) -> Optional[str]:
+    value = record.get(name)
+    return value if isinstance(value, str) and value else None
+
+
+def from_journal_json(text: str) -> list[Coredump]:
+    """systemd-coredump's journal entries → cores, timed when the process crashed."""
     cores: list[Coredump] = []
-    for record in records:
-        try:
-            when = datetime.fromtimestamp(int(record["time"]) / 1e6, tz=timezone.utc)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ParseError(
-                f"coredumpctl --json: entry without a time: {str(record)[:120]!r}"
-            ) from exc
-        pid = record.get("pid")
-        cores.append(
-            Coredump(
-                time=when,
-                exe=str(record.get("exe") or ""),
-                pid=int(pid) if isinstance(pid, int) else None,
-                signal=signal_name(record.get("sig")),
-            )
+    for logged, record in journal_records(text):
+        stamp = _field(record, "COREDUMP_TIMESTAMP")
+        when = (
+            datetime.fromtimestamp(int(stamp) / 1e6, tz=timezone.utc)
+            if stamp and stamp.isdigit()
+            else logged
         )
-    return cores
-
-
-_ROW = re.compile(
-    r"^\w{3}\s+(?P<time>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(?P<tz>\S+)\s+(?P<pid>\d+)\s+\d+\s+\d+\s+"
-    r"(?P<sig>\S+)\s+(?P<core>\S+)\s+(?P<exe>\S+)"
-)
-
-
-def from_table(text: str) -> list[Coredump]:
-    """`TZ=UTC coredumpctl list --no-legend --no-pager` (systemd < 248)."""
-    cores: list[Coredump] = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        m = _ROW.match(line.strip())
-        if m is None or m.group("tz") != "UTC":
-            raise ParseError(
-                f"coredumpctl list: unexpected line (expected UTC rows): {line[:120]!r}"
-            )
-        when = datetime.strptime(m.group("time"), "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+        pid = _field(record, "COREDUMP_PID")
         cores.append(
             Coredump(
                 time=when,
-                exe=m.group("exe"),
-                pid=int(m.group("pid")),
-                signal=signal_name(m.group("sig")),
+                exe=_field(record, "COREDUMP_EXE") or _field(record, "COREDUMP_COMM") or "",
+                pid=int(pid) if pid and pid.isdigit() else None,
+                signal=signal_name(
+                    _field(record, "COREDUMP_SIGNAL_NAME") or _field(record, "COREDUMP_SIGNAL")
+                ),
+                path=_field(record, "COREDUMP_FILENAME"),
             )
         )
     return cores

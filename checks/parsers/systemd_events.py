@@ -104,9 +104,9 @@ def _message(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def entries_from_json(text: str) -> list[Entry]:
-    """`journalctl -o json` lines → (time, message)."""
-    entries: list[Entry] = []
+def journal_records(text: str) -> list[tuple[datetime, dict[str, object]]]:
+    """`journalctl -o json` lines → (entry time, fields); shared with the coredump parser."""
+    records: list[tuple[datetime, dict[str, object]]] = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
@@ -117,9 +117,13 @@ def entries_from_json(text: str) -> list[Entry]:
             raise ParseError(
                 f"journalctl -o json: line {number} is not a journal entry: {line[:120]!r}"
             ) from exc
-        when = datetime.fromtimestamp(micros / 1e6, tz=timezone.utc)
-        entries.append((when, _message(record.get("MESSAGE"))))
-    return entries
+        records.append((datetime.fromtimestamp(micros / 1e6, tz=timezone.utc), record))
+    return records
+
+
+def entries_from_json(text: str) -> list[Entry]:
+    """`journalctl -o json` lines → (time, message)."""
+    return [(when, _message(record.get("MESSAGE"))) for when, record in journal_records(text)]
 
 
 _ISO_LINE = re.compile(
