@@ -1,0 +1,9 @@
+"""Imports every module that defines tables, so Alembic and `create_all` see the whole schema.
+
+Add your models module here when you add tables (see collector/db/__init__.py).
+"""
+
+from collector.db import (
+    models,  # noqa: F401
+    models_reports,  # noqa: F401
+)
