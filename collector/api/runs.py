@@ -1,0 +1,75 @@
+"""POST /runs (agents, and engineers submitting SSH runs) and GET /runs/{run_id}."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Optional
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from sqlalchemy import select
+
+from checks.model import InspectionRun
+from checks.wire import RunReceipt
+from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
+from collector.auth import Db, Principal, Reader, Role, principal
+from collector.db.models import Run
+from collector.ingest import HostRef, host_for_submission, ingest_run, load_payload, load_results
+
+router = APIRouter(tags=["runs"])
+
+
+@router.post(
+    "/runs",
+    response_model=RunReceipt,
+    status_code=201,
+    responses={
+        **ERRORS,
+        **NOT_FOUND,
+        200: {"model": RunReceipt, "description": "a replay: the original receipt"},
+        409: {"model": Problem, "description": "run_id already used by a different payload"},
+    },
+)
+def post_run(
+    run: InspectionRun,
+    request: Request,
+    response: Response,
+    db: Db,
+    who: Annotated[Principal, Depends(principal)],
+    contract: Annotated[
+        Optional[str],
+        Query(description="API keys: the contract the run belongs to (SSH --submit)"),
+    ] = None,
+) -> RunReceipt:
+    """Store a run once. Content-Encoding: gzip is accepted."""
+    started = time.perf_counter()
+    if who.kind == "host":
+        assert who.host_id is not None and who.contract is not None
+        if contract is not None and contract != who.contract:
+            raise HTTPException(403, "a host posts runs to its own contract only")
+        host = HostRef(who.host_id, who.contract, who.hostname, who.tags)
+        via = "agent"
+    else:
+        if who.role == Role.viewer:
+            raise HTTPException(403, "viewers may only read")
+        if contract is None:
+            raise HTTPException(422, "query parameter 'contract' is required with an API key")
+        if not who.sees(contract):
+            raise HTTPException(404, f"contract {contract} not found")
+        host = host_for_submission(db, contract, run.host)
+        via = "api"
+    receipt = ingest_run(db, host, run, via=via)
+    response.status_code = 200 if receipt.duplicate else 201
+    request.app.state.metrics.run_stored(receipt.duplicate, time.perf_counter() - started)
+    return receipt
+
+
+@router.get("/runs/{run_id}", response_model=RunDetail, responses={**ERRORS, **NOT_FOUND})
+def get_run(run_id: uuid.UUID, db: Db, who: Reader) -> RunDetail:
+    with db.read() as session:
+        row = session.scalars(select(Run).where(Run.run_id == str(run_id))).first()
+        if row is None or not who.sees(row.contract):
+            raise HTTPException(404, "run not found")
+        return RunDetail(
+            **RunOut.of(row).model_dump(), run=load_payload(row), results=load_results(row)
+        )

@@ -1,0 +1,171 @@
+"""The collector's FastAPI application: `create_app(settings)`.
+
+Request bodies pass through `BodyLimit` first: gzip is inflated as it streams in and counted
+after decompression, so neither a large body nor a gzip bomb is ever held in memory beyond the
+limit. Every error is JSON; schema errors name the field path; nothing a client sends should
+produce a 500, and the catch-all handler logs whatever still does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import zlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Optional
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from agent import __version__
+from collector.api import router as api_router
+from collector.api.ops import router as ops_router
+from collector.db.engine import Database
+from collector.ingest import IngestError
+from collector.metrics import Metrics
+from collector.settings import CollectorSettings, load_settings
+
+log = logging.getLogger("collector")
+
+REASONS = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "too_large",
+    415: "unsupported_encoding",
+    422: "invalid",
+}
+
+
+class BodyLimit:
+    """Inflate `Content-Encoding: gzip` on the fly and refuse bodies over `max_bytes` with 413."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = Headers(scope=scope)
+        encoding = headers.get("content-encoding", "identity").strip().lower()
+        if encoding not in ("identity", "gzip"):
+            await _reply(scope, receive, send, 415, "Content-Encoding must be gzip or identity")
+            return
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            await _reply(scope, receive, send, 413, f"body over {self.max_bytes} bytes")
+            return
+        if encoding == "gzip":
+            kept = [
+                (k, v)
+                for k, v in scope["headers"]
+                if k not in (b"content-encoding", b"content-length")
+            ]
+            scope = {**scope, "headers": kept}
+        await self.app(scope, self._limited(receive, gzip=encoding == "gzip"), send)
+
+    def _limited(self, receive: Receive, *, gzip: bool) -> Receive:
+        limit = self.max_bytes
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        seen = {"raw": 0, "out": 0}
+
+        async def wrapped() -> Message:
+            message = await receive()
+            if message["type"] != "http.request":
+                return message
+            chunk: bytes = message.get("body", b"")
+            seen["raw"] += len(chunk)
+            if seen["raw"] > limit:
+                raise HTTPException(413, f"body over {limit} bytes")
+            if inflater is None:
+                return message
+            try:
+                # Ask for at most one byte more than allowed: that byte proves the excess.
+                chunk = inflater.decompress(chunk, limit - seen["out"] + 1)
+            except zlib.error as exc:
+                raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
+            seen["out"] += len(chunk)
+            if seen["out"] > limit:
+                raise HTTPException(413, f"body over {limit} bytes after decompression")
+            if not message.get("more_body", False) and not inflater.eof:
+                raise HTTPException(400, "gzip body is truncated")
+            return {**message, "body": chunk}
+
+        return wrapped
+
+
+async def _reply(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
+    await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    """FastAPI's error list without `input` (which would echo up to 8 MiB back)."""
+    return [{k: v for k, v in err.items() if k in ("type", "loc", "msg")} for err in exc.errors()]
+
+
+def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> FastAPI:
+    database = db or Database(settings.db_url)
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        if db is None:
+            database.dispose()
+
+    app = FastAPI(
+        title="xunjian collector",
+        version=__version__,
+        description="Remote inspections (远程巡检) under maintenance contracts: agents enroll "
+        "and post runs, samples and heartbeats; people and scripts read with API keys.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = database
+    app.state.metrics = metrics
+    app.include_router(api_router)
+    app.include_router(ops_router)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = _field_errors(exc)
+        metrics.reject("invalid")
+        summary = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors)
+        return JSONResponse({"detail": errors, "error": summary}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        metrics.reject(REASONS.get(exc.status_code, str(exc.status_code)))
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(IngestError)
+    async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
+        metrics.reject(REASONS.get(exc.status, str(exc.status)))
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        metrics.reject("server_error")
+        return JSONResponse({"detail": "internal error; the collector log has details"}, 500)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """Factory for uvicorn workers (`xunjian serve` passes the settings file via XUNJIAN_CONFIG)."""
+    logging.basicConfig(level=os.environ.get("XUNJIAN_LOG_LEVEL", "info").upper())
+    return create_app(load_settings())

@@ -1,0 +1,138 @@
+"""Who is calling: an enrolled host (writes only its own data) or an API key (people, scripts).
+
+Secrets are random strings with a readable prefix (xje_ enroll token, xjh_ host credential,
+xjk_ API key) and are stored only as their SHA-256: they carry 256 bits of entropy, so a slow
+password hash would add nothing. Lookups go by the hash; `hmac.compare_digest` confirms it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Annotated, Optional
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+
+from collector.db.engine import Database
+from collector.db.models import ApiKey, Host
+
+ENROLL_PREFIX = "xje_"
+HOST_PREFIX = "xjh_"
+KEY_PREFIX = "xjk_"
+
+
+class Role(str, Enum):
+    admin = "admin"
+    engineer = "engineer"
+    viewer = "viewer"
+
+
+def new_secret(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(32)
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller. Hosts carry their identity; keys their role and scope."""
+
+    kind: str  # "host" | "key"
+    label: str
+    role: Optional[Role] = None
+    contract: Optional[str] = None  # a host's contract, or a key's scope (None: all contracts)
+    host_id: Optional[str] = None
+    hostname: str = ""
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+    def sees(self, contract: str) -> bool:
+        return self.kind == "key" and (self.contract is None or self.contract == contract)
+
+
+_bearer = HTTPBearer(auto_error=False, description="host credential (xjh_…) or API key (xjk_…)")
+
+
+def _unauthorized(reason: str) -> HTTPException:
+    return HTTPException(401, reason, headers={"WWW-Authenticate": "Bearer"})
+
+
+def authenticate(db: Database, secret: str) -> Principal:
+    hashed = digest(secret)
+    with db.read() as session:
+        if secret.startswith(HOST_PREFIX):
+            host = session.scalars(select(Host).where(Host.credential_sha256 == hashed)).first()
+            if (
+                host is None
+                or host.credential_sha256 is None
+                or not hmac.compare_digest(host.credential_sha256, hashed)
+            ):
+                raise _unauthorized("unknown host credential")
+            if host.revoked_at is not None:
+                raise _unauthorized("host credential revoked")
+            return Principal(
+                kind="host",
+                label=f"host:{host.hostname}",
+                contract=host.contract,
+                host_id=host.id,
+                hostname=host.hostname,
+                tags=tuple(host.tags),
+            )
+        if secret.startswith(KEY_PREFIX):
+            key = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == hashed)).first()
+            if key is None or not hmac.compare_digest(key.key_sha256, hashed):
+                raise _unauthorized("unknown API key")
+            if key.revoked_at is not None:
+                raise _unauthorized("API key revoked")
+            return Principal(
+                kind="key",
+                label=f"key:{key.id}" + (f" ({key.name})" if key.name else ""),
+                role=Role(key.role),
+                contract=key.contract,
+            )
+    raise _unauthorized("unknown credential")
+
+
+def database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def principal(
+    request: Request,
+    creds: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
+) -> Principal:
+    if creds is None or not creds.credentials:
+        raise _unauthorized("missing Authorization: Bearer credential")
+    return authenticate(database(request), creds.credentials)
+
+
+def agent(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    """Enrolled hosts only: what they post is about themselves."""
+    if p.kind != "host":
+        raise HTTPException(403, "this endpoint is for enrolled hosts")
+    return p
+
+
+def reader(p: Annotated[Principal, Depends(principal)]) -> Principal:
+    if p.kind != "key":
+        raise HTTPException(403, "host credentials cannot read collector data")
+    return p
+
+
+def engineer(p: Annotated[Principal, Depends(reader)]) -> Principal:
+    if p.role == Role.viewer:
+        raise HTTPException(403, "viewers may only read")
+    return p
+
+
+Agent = Annotated[Principal, Depends(agent)]
+Reader = Annotated[Principal, Depends(reader)]
+Engineer = Annotated[Principal, Depends(engineer)]
+Db = Annotated[Database, Depends(database)]

@@ -1,0 +1,138 @@
+"""Host availability from signs of life: heartbeats and samples, by the host's own clock.
+
+A silence longer than the contract's `silence_minutes` is downtime. Samples taken while the
+network was down arrive later from the agent's spool and prove the host was up, so intervals
+are revised when older evidence lands inside one. An interval with no end is a silence still
+going on: the sweep (a scheduler job) opens those, the next sign of life closes them, and
+`availability` counts a silence the sweep has not recorded yet. Only enrolled agents are
+watched: a host seen only over SSH has no availability figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Optional
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from collector.db.contract_store import get_contract, silence_minutes
+from collector.db.models import Downtime, Host
+from collector.db.types import utcnow
+
+CLOCK_SKEW = timedelta(minutes=5)
+"""Evidence from further in the future than this (a wrong host clock) is ignored."""
+
+
+def silence_for(session: Session, host: Host, default_minutes: int) -> timedelta:
+    contract = get_contract(session, host.contract)
+    minutes = silence_minutes(contract, default_minutes) if contract else default_minutes
+    return timedelta(minutes=minutes)
+
+
+def observe(
+    session: Session,
+    host: Host,
+    times: Iterable[datetime],
+    silence: timedelta,
+    now: Optional[datetime] = None,
+) -> None:
+    """Record that `host` was alive at `times` (call inside the write transaction holding it)."""
+    limit = (now or utcnow()) + CLOCK_SKEW
+    points = sorted({t for t in times if t <= limit})
+    if not points:
+        return
+    last = host.last_seen_at or host.enrolled_at
+    newer = [t for t in points if t > last]
+    if newer:  # the silence still going on ends now; gaps are recomputed from `last` below
+        session.execute(delete(Downtime).where(Downtime.host_id == host.id, Downtime.end.is_(None)))
+    closed = session.scalars(
+        select(Downtime).where(
+            Downtime.host_id == host.id,
+            Downtime.start < points[-1],
+            Downtime.end > points[0],
+        )
+    ).all()
+    for interval in closed:
+        assert interval.end is not None
+        inside = [t for t in points if interval.start < t < interval.end]
+        if not inside:
+            continue
+        edges = [interval.start, *inside, interval.end]
+        session.delete(interval)
+        for a, b in zip(edges, edges[1:]):
+            if b - a > silence:
+                session.add(Downtime(host_id=host.id, start=a, end=b))
+    for a, b in zip([last, *newer], newer):
+        if b - a > silence:
+            session.add(Downtime(host_id=host.id, start=a, end=b))
+    if newer:
+        host.last_seen_at = newer[-1]
+
+
+def silent_hosts(
+    session: Session, default_minutes: int, now: Optional[datetime] = None
+) -> list[Host]:
+    """Live agents silent longer than their contract allows (read only)."""
+    when = now or utcnow()
+    hosts = session.scalars(
+        select(Host).where(Host.revoked_at.is_(None), Host.credential_sha256.is_not(None))
+    ).all()
+    return [
+        h
+        for h in hosts
+        if when - (h.last_seen_at or h.enrolled_at) > silence_for(session, h, default_minutes)
+    ]
+
+
+def sweep(session: Session, default_minutes: int, now: Optional[datetime] = None) -> list[str]:
+    """Open a downtime for every silent agent (scheduler job); returns their host ids."""
+    ongoing = set(session.scalars(select(Downtime.host_id).where(Downtime.end.is_(None))))
+    silent = silent_hosts(session, default_minutes, now)
+    for host in silent:
+        if host.id not in ongoing:
+            session.add(Downtime(host_id=host.id, start=host.last_seen_at or host.enrolled_at))
+    return [h.id for h in silent]
+
+
+def availability(
+    session: Session,
+    host_id: str,
+    start: datetime,
+    end: datetime,
+    *,
+    default_minutes: int = 30,
+    now: Optional[datetime] = None,
+) -> Optional[float]:
+    """Percent of [start, end) the host was up, counted from its enrolment and up to now.
+
+    None when the host is not watched (no agent) or the window lies outside its enrolment.
+    """
+    host = session.get(Host, host_id)
+    if host is None or host.credential_sha256 is None:
+        return None
+    when = now or utcnow()
+    span_start = max(start, host.enrolled_at)
+    span_end = min(end, when)
+    if span_end <= span_start:
+        return None
+    rows = session.scalars(
+        select(Downtime).where(
+            Downtime.host_id == host_id,
+            Downtime.start < span_end,
+        )
+    ).all()
+    intervals = [(d.start, d.end) for d in rows]
+    last = host.last_seen_at or host.enrolled_at
+    silent_now = when - last > silence_for(session, host, default_minutes)
+    if silent_now and not any(e is None for _, e in intervals):
+        intervals.append((last, None))  # the sweep has not run since the host fell silent
+    down = timedelta()
+    for d_start, d_end in intervals:
+        a = max(d_start, span_start)
+        b = min(d_end or span_end, span_end)
+        if b > a:
+            down += b - a
+    total = span_end - span_start
+    return round(100.0 * (1 - down / total), 4)

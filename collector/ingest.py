@@ -1,0 +1,377 @@
+"""Store runs exactly once and keep every finding's lifecycle across runs.
+
+At-least-once delivery meets a unique `run_id`: a replay of the same payload gets the original
+receipt back, a different payload under a used id is refused (409) and changes nothing. Each run
+is judged again with the contract's thresholds (defaults → contract → host → item), and in the
+same transaction its problems open, extend or resolve findings — one row per episode of a
+(host, check, item) problem. Runs are ordered by `created_at` (when the source made them): a run
+older than the host's newest one, delivered late from a spool, may open or widen past episodes
+but never resolves a newer finding.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import uuid
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Optional
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checks.evaluate import evaluate
+from checks.facts import HostIdentity
+from checks.model import CheckResult, InspectionRun, Severity, worst
+from checks.wire import RunReceipt
+from collector.db.contract_store import get_contract
+from collector.db.engine import Database
+from collector.db.models import Finding, Host, Run
+from collector.db.types import utcnow
+
+log = logging.getLogger(__name__)
+
+BAD = frozenset({Severity.warning, Severity.critical, Severity.unknown})
+OPEN, RESOLVED = "open", "resolved"
+
+
+class IngestError(Exception):
+    status = 400
+
+
+class RunConflict(IngestError):
+    """The run_id is taken by a different payload (or another host)."""
+
+    status = 409
+
+
+class UnknownContract(IngestError):
+    status = 404
+
+
+@dataclass(frozen=True)
+class HostRef:
+    """What ingest needs to know about the host a run belongs to."""
+
+    id: str
+    contract: str
+    hostname: str
+    tags: tuple[str, ...] = ()
+
+
+def canonical(run: InspectionRun) -> bytes:
+    """Sorted keys, no spaces: equal content gives equal bytes and so an equal hash."""
+    data = run.model_dump(mode="json", by_alias=True)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def pack(data: bytes) -> bytes:
+    return zlib.compress(data, 1)
+
+
+def load_payload(row: Run) -> InspectionRun:
+    """The run as it was received (canonical form)."""
+    return InspectionRun.model_validate_json(zlib.decompress(row.payload))
+
+
+def load_results(row: Run) -> list[CheckResult]:
+    """The collector's own evaluation of the run, with the contract's thresholds."""
+    return [CheckResult.model_validate(r) for r in json.loads(zlib.decompress(row.results))]
+
+
+def judge(session: Session, host: HostRef, run: InspectionRun) -> list[CheckResult]:
+    contract = get_contract(session, host.contract)
+    if contract is None:
+        raise UnknownContract(f"contract {host.contract} is not imported")
+    selector = contract.host_selector(host.hostname, host.id, host.tags)
+    return evaluate(run.facts, contract.resolver_for(selector))
+
+
+def ingest_run(
+    db: Database,
+    host: HostRef,
+    run: InspectionRun,
+    *,
+    via: str = "agent",
+    now: Optional[datetime] = None,
+) -> RunReceipt:
+    """Store `run` for `host` once; returns the receipt (duplicate=True for a replay)."""
+    body = canonical(run)
+    sha = hashlib.sha256(body).hexdigest()
+    run_id = str(run.run_id)
+    with db.read() as session:
+        known = _existing(session, run_id, sha, host.id)
+        if known is not None:
+            return known
+        results = judge(session, host, run)
+    try:
+        with db.write() as session:
+            # Serialise runs of one host across collectors; SQLite's BEGIN IMMEDIATE already has.
+            row = session.scalars(select(Host).where(Host.id == host.id).with_for_update()).one()
+            known = _existing(session, run_id, sha, host.id)
+            if known is not None:
+                return known
+            return _store(session, row, run, results, body, sha, via, now or utcnow())
+    except IntegrityError:
+        # Another process stored the same run_id between our check and our insert.
+        with db.read() as session:
+            known = _existing(session, run_id, sha, host.id)
+        if known is None:
+            raise
+        return known
+
+
+def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Optional[RunReceipt]:
+    row = session.execute(
+        select(Run.payload_sha256, Run.host_id, Run.received_at, Run.findings).where(
+            Run.run_id == run_id
+        )
+    ).first()
+    if row is None:
+        return None
+    if row.payload_sha256 != sha or row.host_id != host_id:
+        raise RunConflict(f"run_id {run_id} was already stored with a different payload")
+    return RunReceipt(
+        run_id=uuid.UUID(run_id),
+        host_id=host_id,
+        received_at=row.received_at,
+        findings=row.findings,
+        duplicate=True,
+    )
+
+
+def _store(
+    session: Session,
+    host: Host,
+    run: InspectionRun,
+    results: list[CheckResult],
+    body: bytes,
+    sha: str,
+    via: str,
+    now: datetime,
+) -> RunReceipt:
+    bad = [r for r in results if r.severity in BAD]
+    row = Run(
+        run_id=str(run.run_id),
+        host_id=host.id,
+        contract=host.contract,
+        source=run.source.value,
+        via=via,
+        ad_hoc=via != "agent",
+        created_at=run.created_at,
+        received_at=now,
+        window_start=run.window.start,
+        window_end=run.window.end,
+        worst=worst([r.severity for r in results]).value,
+        findings=len(bad),
+        payload_sha256=sha,
+        payload=pack(body),
+        results=pack(
+            json.dumps([r.model_dump(mode="json") for r in results], ensure_ascii=False).encode()
+        ),
+    )
+    session.add(row)
+    session.flush()  # the unique run_id is checked here, before any finding changes
+    newest = host.last_run_at is None or run.created_at >= host.last_run_at
+    if newest:
+        _advance(session, host, row, _by_key(bad))
+        host.last_run_at = run.created_at
+        _refresh_identity(host, run.host, run.agent_version)
+    else:
+        _backfill(session, host, row, _by_key(bad))
+    return RunReceipt(run_id=run.run_id, host_id=host.id, received_at=now, findings=len(bad))
+
+
+def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult]:
+    """One result per (check, item); should a rule repeat one, the worst counts."""
+    out: dict[tuple[str, str], CheckResult] = {}
+    for r in results:
+        key = (r.check, r.item or "")
+        if key not in out or r.severity.rank > out[key].severity.rank:
+            out[key] = r
+    return out
+
+
+def _advance(
+    session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
+) -> None:
+    """The newest run: open what is new, carry what persists, resolve what went away."""
+    open_rows = session.scalars(
+        select(Finding).where(Finding.host_id == host.id, Finding.state == OPEN)
+    ).all()
+    current = {(f.check, f.item): f for f in open_rows}
+    for key, result in bad.items():
+        finding = current.pop(key, None)
+        if finding is None:
+            session.add(_new_finding(host, run, result))
+        else:
+            _update(finding, run, result)
+    for finding in current.values():
+        finding.state = RESOLVED
+        finding.resolved_run = run.run_id
+        finding.resolved_at = run.created_at
+
+
+def _backfill(
+    session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
+) -> None:
+    """A run older than the newest: record what it saw without resolving anything newer."""
+    if not bad:
+        return
+    t = run.created_at
+    later = session.execute(
+        select(Run.run_id, Run.created_at)
+        .where(Run.host_id == host.id, Run.created_at > t, Run.id != run.id)
+        .order_by(Run.created_at, Run.id)
+        .limit(1)
+    ).first()
+    if later is None:  # cannot happen while last_run_at > t; be safe rather than lose it
+        _advance(session, host, run, bad)
+        return
+    episodes = session.scalars(
+        select(Finding).where(
+            Finding.host_id == host.id,
+            or_(*(and_(Finding.check == c, Finding.item == i) for c, i in bad)),
+        )
+    ).all()
+    for key, result in bad.items():
+        mine = [f for f in episodes if (f.check, f.item) == key]
+        covering = next(
+            (f for f in mine if f.first_seen <= t and (f.resolved_at is None or f.resolved_at > t)),
+            None,
+        )
+        if covering is not None:
+            _raise_max(covering, result.severity)
+            continue
+        following = next((f for f in mine if f.opened_run == later.run_id), None)
+        if following is not None:  # the episode began earlier than we knew
+            following.first_seen = t
+            following.opened_run = run.run_id
+            _raise_max(following, result.severity)
+            continue
+        finding = _new_finding(host, run, result)
+        finding.state = RESOLVED
+        finding.resolved_run = later.run_id
+        finding.resolved_at = later.created_at
+        session.add(finding)
+
+
+def _new_finding(host: Host, run: Run, result: CheckResult) -> Finding:
+    finding = Finding(
+        host_id=host.id,
+        contract=host.contract,
+        check=result.check,
+        item=result.item or "",
+        category=result.category.value,
+        state=OPEN,
+        max_severity=result.severity.value,
+        opened_run=run.run_id,
+        first_seen=run.created_at,
+    )
+    _update(finding, run, result)
+    return finding
+
+
+def _update(finding: Finding, run: Run, result: CheckResult) -> None:
+    finding.severity = result.severity.value
+    _raise_max(finding, result.severity)
+    finding.value = result.value
+    finding.unit = result.unit
+    finding.message_key = result.message.key
+    finding.message_params = dict(result.message.params)
+    finding.threshold = result.threshold.model_dump(mode="json") if result.threshold else None
+    finding.evidence = list(result.evidence)
+    finding.recommendation_key = result.recommendation_key
+    finding.last_run = run.run_id
+    finding.last_seen = run.created_at
+
+
+def _raise_max(finding: Finding, severity: Severity) -> None:
+    if finding.max_severity is None or severity.rank > Severity(finding.max_severity).rank:
+        finding.max_severity = severity.value
+
+
+def _refresh_identity(host: Host, identity: HostIdentity, agent_version: str) -> None:
+    host.identity = identity.model_dump(mode="json")
+    if identity.machine_id:
+        host.machine_id = identity.machine_id
+    if agent_version:
+        host.agent_version = agent_version
+
+
+def host_for_submission(
+    db: Database, contract: str, identity: HostIdentity, now: Optional[datetime] = None
+) -> HostRef:
+    """The live host of that hostname under the contract, created if new (SSH runs, imports)."""
+    for _ in range(2):
+        with db.read() as session:
+            row = _live_host(session, contract, identity.hostname)
+            if row is not None:
+                return HostRef(row.id, row.contract, row.hostname, tuple(row.tags))
+            if get_contract(session, contract) is None:
+                raise UnknownContract(f"contract {contract} is not imported")
+        try:
+            with db.write() as session:
+                new = new_host(contract, identity, tags=(), now=now or utcnow())
+                session.add(new)
+            return HostRef(new.id, new.contract, new.hostname, ())
+        except IntegrityError:
+            continue  # created concurrently by another request: read it back
+    raise IngestError(f"could not create host {identity.hostname} under {contract}")
+
+
+def _live_host(session: Session, contract: str, hostname: str) -> Optional[Host]:
+    return session.scalars(
+        select(Host).where(
+            Host.contract == contract, Host.hostname == hostname, Host.revoked_at.is_(None)
+        )
+    ).first()
+
+
+def new_host(
+    contract: str,
+    identity: HostIdentity,
+    *,
+    tags: Sequence[str],
+    now: datetime,
+    credential_sha256: Optional[str] = None,
+    agent_version: str = "",
+) -> Host:
+    return Host(
+        id=str(uuid.uuid4()),
+        contract=contract,
+        hostname=identity.hostname,
+        machine_id=identity.machine_id,
+        tags=list(tags),
+        identity=identity.model_dump(mode="json"),
+        credential_sha256=credential_sha256,
+        agent_version=agent_version,
+        enrolled_at=now,
+    )
+
+
+def finding_item(finding: Finding) -> Optional[str]:
+    return finding.item or None
+
+
+def run_summary(row: Run) -> dict[str, Any]:
+    """The columns of a run a listing shows (no payload)."""
+    return {
+        "run_id": row.run_id,
+        "host_id": row.host_id,
+        "contract": row.contract,
+        "source": row.source,
+        "via": row.via,
+        "ad_hoc": row.ad_hoc,
+        "created_at": row.created_at,
+        "received_at": row.received_at,
+        "window_start": row.window_start,
+        "window_end": row.window_end,
+        "worst": row.worst,
+        "findings": row.findings,
+    }

@@ -1,0 +1,83 @@
+"""Prometheus text exposition, written by hand: a few counters and one histogram need no library.
+
+Counters live in the process that served the request: with several uvicorn workers a scrape
+sees the counts of whichever worker answered (run one worker per port where exact counters
+matter). Gauges such as silent hosts come from the database, the same from every process.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterable
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.runs: dict[str, int] = defaultdict(int)  # outcome → count
+        self.rejected: dict[str, int] = defaultdict(int)  # reason → count
+        self.samples = 0
+        self.heartbeats = 0
+        self._buckets = [0] * len(LATENCY_BUCKETS)
+        self._latency_sum = 0.0
+        self._latency_count = 0
+
+    def run_stored(self, duplicate: bool, seconds: float) -> None:
+        with self._lock:
+            self.runs["duplicate" if duplicate else "stored"] += 1
+            self._latency_sum += seconds
+            self._latency_count += 1
+            for i, bound in enumerate(LATENCY_BUCKETS):
+                if seconds <= bound:
+                    self._buckets[i] += 1
+
+    def reject(self, reason: str) -> None:
+        with self._lock:
+            self.rejected[reason] += 1
+
+    def count_samples(self, n: int) -> None:
+        with self._lock:
+            self.samples += n
+
+    def count_heartbeat(self) -> None:
+        with self._lock:
+            self.heartbeats += 1
+
+    def render(self, gauges: Iterable[tuple[str, str, float]] = ()) -> str:
+        """The exposition text; `gauges` are (name, help, value) computed by the caller."""
+        out: list[str] = []
+        with self._lock:
+            _family(out, "xunjian_runs_ingested_total", "counter", "Runs received, by outcome.")
+            for outcome in ("stored", "duplicate"):
+                out.append(
+                    f'xunjian_runs_ingested_total{{outcome="{outcome}"}} {self.runs[outcome]}'
+                )
+            _family(
+                out, "xunjian_requests_rejected_total", "counter", "Requests refused, by reason."
+            )
+            for reason, n in sorted(self.rejected.items()):
+                out.append(f'xunjian_requests_rejected_total{{reason="{reason}"}} {n}')
+            _family(out, "xunjian_samples_ingested_total", "counter", "Samples received.")
+            out.append(f"xunjian_samples_ingested_total {self.samples}")
+            _family(out, "xunjian_heartbeats_total", "counter", "Heartbeats received.")
+            out.append(f"xunjian_heartbeats_total {self.heartbeats}")
+            _family(
+                out, "xunjian_ingest_seconds", "histogram", "Time to store one run (accepted runs)."
+            )
+            for bound, n in zip(LATENCY_BUCKETS, self._buckets):
+                out.append(f'xunjian_ingest_seconds_bucket{{le="{bound}"}} {n}')
+            out.append(f'xunjian_ingest_seconds_bucket{{le="+Inf"}} {self._latency_count}')
+            out.append(f"xunjian_ingest_seconds_sum {self._latency_sum:.6f}")
+            out.append(f"xunjian_ingest_seconds_count {self._latency_count}")
+        for name, help_text, value in gauges:
+            _family(out, name, "gauge", help_text)
+            out.append(f"{name} {value:g}")
+        return "\n".join(out) + "\n"
+
+
+def _family(out: list[str], name: str, kind: str, help_text: str) -> None:
+    out.append(f"# HELP {name} {help_text}")
+    out.append(f"# TYPE {name} {kind}")
