@@ -18,6 +18,18 @@ from checks.model import InspectionRun, Source
 from checks.text import lang_from_environment, normalize_lang
 
 
+EXIT_USAGE = 64  # sysexits EX_USAGE: 0–3 are taken by the severities
+EXIT_CONFIG = 78  # sysexits EX_CONFIG
+
+
+class UsageError(click.UsageError):
+    exit_code = EXIT_USAGE
+
+
+class ConfigFileError(click.ClickException):
+    exit_code = EXIT_CONFIG
+
+
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the InspectionRun as JSON.")
 @click.option(
@@ -47,14 +59,21 @@ def inspect(
     config_path: Optional[Path],
     lang: Optional[str],
 ) -> None:
-    """Inspect this host now and print the report (exit 0 ok, 1 warning, 2 critical, 3 unknown)."""
+    """Inspect this host now and print the report.
+
+    Exit status: 0 ok/info, 1 warning, 2 critical, 3 unknown (a check could not run),
+    64 bad usage, 78 bad config file.
+    """
     from agent.inspect import build_run  # heavy imports only when inspecting
 
     try:
         window = make_window(since, window_spec)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    try:
         config = load_inspection_config(config_path)
-    except (ValueError, ConfigError) as exc:
-        raise click.UsageError(str(exc)) from exc
+    except ConfigError as exc:
+        raise ConfigFileError(str(exc)) from exc
     language = normalize_lang(lang or config.lang or lang_from_environment())
     try:
         run = build_run(
@@ -66,7 +85,7 @@ def inspect(
             source=Source.bundle if output else Source.agent,
         )
     except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise ConfigFileError(str(exc)) from exc
     if output:
         _write_atomically(output, run.to_json(indent=2))
     if as_json:

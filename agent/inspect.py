@@ -13,6 +13,7 @@ from typing import Optional, Sequence
 from agent import __version__
 from agent.config import ConfigError, InspectionConfig
 from agent.redact import Redactor
+from agent.sources import events, gather, sysstat
 from agent.sources.host import host_identity
 from agent.sources.local import gather_status
 from checks.catalog import param_models
@@ -44,6 +45,8 @@ def build_run(
     resolver = config_resolver(config, config_path)
     redactor = Redactor(config.redaction)
     facts = gather_status(config.collect, now=datetime.now(timezone.utc))
+    values, errors = gather({**events.sections(window), "history": lambda: sysstat.history(window)})
+    facts = facts.model_copy(update={**values, "errors": {**facts.errors, **errors}})
     facts = redactor.redact_facts(facts)
     results = redactor.redact_results(render(evaluate(facts, resolver), lang))
     return InspectionRun(

@@ -60,6 +60,10 @@ def print_run(run: InspectionRun, console: Console) -> None:
             (r for r in run.results if r.category == category),
             key=lambda r: (-r.severity.rank, r.check, r.item or ""),
         )
+        if not rows:
+            console.print(Text(t(f"category.{category.value}"), style="bold"))
+            console.print("  " + t("cli.none"))
+            continue
         table = Table(title=t(f"category.{category.value}"), title_justify="left", expand=True)
         table.add_column(t("cli.col.severity"), no_wrap=True)
         table.add_column(t("cli.col.check"), overflow="fold", ratio=2)
