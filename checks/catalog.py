@@ -7,13 +7,17 @@ from typing import Dict, List, Type
 from checks.rules import (
     backup,
     certs,
+    coredumps,
     cpu,
     disk,
     fds,
+    forecast,
+    history,
     http,
     memory,
     ports,
     processes,
+    service_events,
     services,
     timesync,
     uptime,
@@ -33,6 +37,10 @@ CATALOG: List[CheckSpec] = [
     *certs.CHECKS,
     *backup.CHECKS,
     *http.CHECKS,
+    *coredumps.CHECKS,
+    *service_events.CHECKS,
+    *history.CHECKS,
+    *forecast.CHECKS,
 ]
 
 BY_ID: Dict[str, CheckSpec] = {spec.id: spec for spec in CATALOG}

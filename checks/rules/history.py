@@ -1,0 +1,184 @@
+"""The last 24 hours: how busy the host was, whether it went down, what was changed on it.
+
+Metrics are judged on their 95th percentile: a host that is saturated for more than an hour a
+day needs capacity, one spike does not; min, average, max and the time of the peak go along so
+the report can show the shape of the day. Load is judged per core, like load.per_core.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Dict, List, Optional, Tuple
+
+from pydantic import Field
+
+from checks.facts import FactSet, MetricSummary, RebootEvent
+from checks.levels import judge, threshold_of
+from checks.model import Category, CheckResult, Severity
+from checks.spec import CheckParams, CheckSpec, RuleContext
+
+
+class HistoryMetricsParams(CheckParams):
+    """Limits on the p95 of each metric; per metric overrides go under items ('disk:/data')."""
+
+    cpu_warning: Optional[float] = Field(85.0, description="% busy")
+    cpu_critical: Optional[float] = Field(95.0, description="% busy")
+    iowait_warning: Optional[float] = Field(20.0, description="% of CPU time waiting for I/O")
+    iowait_critical: Optional[float] = Field(40.0, description="% of CPU time waiting for I/O")
+    memory_warning: Optional[float] = Field(90.0, description="% used")
+    memory_critical: Optional[float] = Field(97.0, description="% used")
+    swap_warning: Optional[float] = Field(50.0, description="% used")
+    swap_critical: Optional[float] = Field(80.0, description="% used")
+    load_warning: Optional[float] = Field(1.5, description="load per core")
+    load_critical: Optional[float] = Field(3.0, description="load per core")
+    disk_warning: Optional[float] = Field(85.0, description="% used")
+    disk_critical: Optional[float] = Field(95.0, description="% used")
+
+
+def _kind(metric: str) -> str:
+    """'disk:/data' → 'disk', 'load5' → 'load'; the family whose limits and texts apply."""
+    if metric.startswith("disk:"):
+        return "disk"
+    if metric.startswith("load"):
+        return "load"
+    return metric
+
+
+_JUDGED = ("cpu", "iowait", "memory", "swap", "load", "disk")
+
+
+def history_metrics(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
+    if facts.history is None:
+        return [ctx.unknown(facts.missing("history") or "")]
+    if not facts.history.metrics:
+        return [ctx.unknown(f"no samples in the {facts.history.source} history")]
+    return [_metric(m, facts, ctx) for m in facts.history.metrics]
+
+
+def _metric(m: MetricSummary, facts: FactSet, ctx: RuleContext) -> CheckResult:
+    kind = _kind(m.metric)
+    summary: Dict[str, Any] = {
+        "metric": m.metric,
+        "source": facts.history.source if facts.history else "",
+        "samples": m.samples,
+        "min": m.min,
+        "avg": m.avg,
+        "p95": m.p95,
+        "max": m.max,
+        "metric_unit": m.unit,
+        "max_at": m.max_at.isoformat(timespec="seconds") if m.max_at else None,
+        "mount": m.metric[len("disk:") :] if kind == "disk" else None,
+    }
+    if kind not in _JUDGED:
+        return ctx.result(
+            Severity.info, "other", item=m.metric, value=m.p95, unit=m.unit, **summary
+        )
+    value = m.p95
+    unit: Optional[str] = m.unit or None
+    if kind == "load":
+        if facts.cpu is None:
+            return ctx.unknown(f"core count unknown: {facts.missing('cpu')}", item=m.metric)
+        value = m.p95 / facts.cpu.logical_cores
+        unit = None
+        summary["cores"] = facts.cpu.logical_cores
+        summary["value_per_core"] = round(value, 2)
+    threshold = threshold_of(
+        ctx.params(m.metric), unit, "above", f"{kind}_warning", f"{kind}_critical"
+    )
+    severity = judge(value, threshold)
+    bad = severity in (Severity.warning, Severity.critical)
+    return ctx.result(
+        severity,
+        f"{kind}.{'bad' if bad else 'ok'}",
+        item=m.metric,
+        value=round(value, 2),
+        unit=unit,
+        threshold=threshold,
+        advice=kind if bad else None,
+        **summary,
+    )
+
+
+class RebootParams(CheckParams):
+    reboot: Severity = Field(Severity.warning, description="a boot after a clean shutdown")
+    crash: Severity = Field(Severity.critical, description="a boot with no shutdown before it")
+
+
+def history_reboots(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
+    if facts.reboots is None:
+        return [ctx.unknown(facts.missing("reboots") or "")]
+    events = sorted(facts.reboots, key=lambda e: e.time)
+    boots = [e for e in events if e.kind != "shutdown"]
+    if not boots:
+        return [ctx.result(Severity.ok, "none", value=0)]
+    params = ctx.params().params
+    results: List[CheckResult] = []
+    for boot in boots:
+        shutdowns = [e for e in _since_previous_boot(events, boot) if e.kind == "shutdown"]
+        crashed = boot.kind == "crash"
+        results.append(
+            ctx.result(
+                params.crash if crashed else params.reboot,
+                boot.kind,
+                item=boot.time.isoformat(timespec="seconds"),
+                value=boot.kind,
+                evidence=[
+                    f"{e.time.isoformat(timespec='seconds')} {e.kind}" for e in [*shutdowns, boot]
+                ],
+                advice=boot.kind,
+                time=boot.time.isoformat(timespec="seconds"),
+            )
+        )
+    return results
+
+
+def _since_previous_boot(events: List[RebootEvent], boot: RebootEvent) -> List[RebootEvent]:
+    before = [e for e in events if e.time < boot.time]
+    last_boot = max((i for i, e in enumerate(before) if e.kind != "shutdown"), default=-1)
+    return before[last_boot + 1 :]
+
+
+class PackageParams(CheckParams):
+    severity: Severity = Field(
+        Severity.info, description="raise to warning where every change needs a change ticket"
+    )
+    max_evidence: int = Field(50, ge=1, description="changes listed as evidence")
+
+
+def history_packages(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
+    if facts.packages is None:
+        return [ctx.unknown(facts.missing("packages") or "")]
+    changes = sorted(facts.packages, key=lambda c: (c.time, c.name))
+    if not changes:
+        return [ctx.result(Severity.ok, "none", value=0)]
+    params = ctx.params().params
+    counts: Counter[str] = Counter(c.action for c in changes)
+    shown: List[Tuple[str, str, str, str]] = [
+        (c.time.isoformat(timespec="seconds"), c.action, c.name, c.version) for c in changes
+    ][: params.max_evidence]
+    return [
+        ctx.result(
+            params.severity,
+            "changed",
+            value=len(changes),
+            advice="changed",
+            evidence=[" ".join(part for part in row if part) for row in shown],
+            count=len(changes),
+            shown=len(shown),
+            installed=counts.get("install", 0),
+            upgraded=counts.get("upgrade", 0),
+            downgraded=counts.get("downgrade", 0),
+            removed=counts.get("remove", 0),
+            first=changes[0].time.isoformat(timespec="seconds"),
+            last=changes[-1].time.isoformat(timespec="seconds"),
+        )
+    ]
+
+
+CHECKS = [
+    CheckSpec("history.metrics", Category.history, HistoryMetricsParams, history_metrics),
+    CheckSpec(
+        "history.reboots", Category.history, RebootParams, history_reboots, service_affecting=True
+    ),
+    CheckSpec("history.packages", Category.history, PackageParams, history_packages),
+]
