@@ -10,6 +10,13 @@ from agent.lazycli import LazyGroup
 # command name → (module, attribute); each module owns one command or group.
 COMMANDS = {
     "ssh": ("collector.ssh.cmd", "ssh"),
+    "serve": ("collector.cmd_serve", "serve"),
+    "db": ("collector.cmd_db", "db"),
+    "contract": ("collector.cmd_contract", "contract"),
+    "token": ("collector.cmd_token", "token"),
+    "apikey": ("collector.cmd_apikey", "apikey"),
+    "host": ("collector.cmd_host", "host"),
+    "import-run": ("collector.cmd_import", "import_run"),
 }
 
 
