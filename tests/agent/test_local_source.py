@@ -93,6 +93,23 @@ def web() -> Iterator[str]:
         server.server_close()
 
 
+@pytest.fixture()
+def tls_web(tmp_path: Path) -> Iterator[str]:
+    """HTTPS with a self-signed certificate: the probe must refuse it, not ignore it."""
+    cert = openssl_cert(tmp_path, "selfsigned", 5)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(str(cert), str(tmp_path / "selfsigned.key"))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on: bound once to get a free number, then released."""
     with socket.socket() as sock:
@@ -284,6 +301,12 @@ def test_http_probe_unreachable_and_secrets_hidden(web: str) -> None:
     bad = http_probe(HttpTarget(url="ftp://127.0.0.1/"))
     assert bad.error is not None and bad.status is None
     assert safe_url("https://[::1]:8443/a") == "https://[::1]:8443/a"
+
+
+def test_http_probe_verifies_tls(tls_web: str) -> None:
+    probe = http_probe(HttpTarget(url=f"{tls_web}/", timeout_seconds=5))
+    assert probe.status is None
+    assert probe.error is not None and "CERTIFICATE_VERIFY_FAILED" in probe.error
 
 
 def test_gather_status_with_targets(backups: Path, web: str, tmp_path: Path) -> None:
