@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import click
 from rich.console import Console
@@ -51,7 +51,7 @@ def contract_list(config: Optional[Path], as_json: bool) -> None:
                 .group_by(Host.contract)
             ).all()
         )
-        rows = []
+        rows: list[dict[str, Any]] = []
         for row in session.scalars(select(ContractRow).order_by(ContractRow.number)):
             c = get_contract(session, row.number)
             assert c is not None

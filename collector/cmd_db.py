@@ -1,4 +1,4 @@
-"""`xunjian db upgrade`: apply the Alembic migrations (needed for PostgreSQL; SQLite does it itself)."""
+"""`xunjian db upgrade`: apply the migrations (PostgreSQL needs it; SQLite does it itself)."""
 
 from __future__ import annotations
 
