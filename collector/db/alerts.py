@@ -2,9 +2,10 @@
 
 Every decision is a row guarded by the database, not by process memory: a finding is claimed by
 inserting its `alert_findings` row (primary key), later steps (priority change, escalation,
-resolved notice) are compare-and-set updates, a silence is claimed by its (host, since) pair,
-and each message to a channel is a `notifications` row with a unique key. Several collectors on
-one PostgreSQL therefore decide once, and the outbox delivers each notification once.
+resolved notice) are compare-and-set updates, and a silence is claimed by its (host, since)
+pair. Each message to a channel is an outbox row (collector/outbox.py) with a unique key, queued
+in the transaction that made the decision. Several collectors on one PostgreSQL therefore decide
+once, and the outbox delivers each notification once.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import InstrumentedAttribute, Mapped, Session, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from collector.db.models import Base
 from collector.db.types import BigIntPK
@@ -55,32 +56,6 @@ class AlertSilence(Base):
     recovered_at: Mapped[Optional[datetime]] = mapped_column(comment="recovery notice queued")
 
 
-class Notification(Base):
-    """One message to one channel; its outbox row delivers it, this row shows its state."""
-
-    __tablename__ = "notifications"
-    __table_args__ = (
-        Index("ix_notifications_contract_created", "contract", "created_at"),
-        Index("ix_notifications_state", "state"),
-    )
-
-    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    key: Mapped[str] = mapped_column(
-        String(200), unique=True, comment="event/level/channel: one message per channel and event"
-    )
-    contract: Mapped[str] = mapped_column(ForeignKey("contracts.number"))
-    event: Mapped[str] = mapped_column(String(20))
-    level: Mapped[str] = mapped_column(String(10), comment="main | escalation")
-    channel: Mapped[str] = mapped_column(String(48), comment="the channel's name in the contract")
-    channel_kind: Mapped[str] = mapped_column(String(10))
-    message: Mapped[dict[str, Any]] = mapped_column(comment="AlertMessage JSON (no secrets)")
-    state: Mapped[str] = mapped_column(String(10), comment="pending | sent | failed")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[Optional[str]] = mapped_column(Text)
-    created_at: Mapped[datetime]
-    sent_at: Mapped[Optional[datetime]]
-
-
 def _insert(session: Session, model: type[Base], values: dict[str, Any]) -> Any:
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     return dialect.insert(model).values(**values).on_conflict_do_nothing()
@@ -90,10 +65,3 @@ def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -
     """INSERT … ON CONFLICT DO NOTHING: True when this transaction inserted (claimed) the row."""
     result = session.execute(_insert(session, model, values))
     return bool(getattr(result, "rowcount", 0) == 1)
-
-
-def insert_returning(
-    session: Session, model: type[Base], values: dict[str, Any], column: InstrumentedAttribute[Any]
-) -> Any:
-    """`insert_ignore` returning `column` of the new row, or None when the row already existed."""
-    return session.execute(_insert(session, model, values).returning(column)).scalar()
