@@ -269,6 +269,13 @@ CASES = [
         {"uptime": {"warning": 48}},
     ),
     Case(
+        "recent reboot is routine here",
+        "uptime",
+        {"uptime": UptimeFacts(boot_time=NOW - timedelta(hours=3), uptime_seconds=3 * 3600)},
+        [(None, info, 3.0, "bad", "default")],
+        {"uptime": {"reported_as": "info"}},
+    ),
+    Case(
         "time offset ok",
         "time.sync",
         {"time_sync": ts(offset=0.0002)},
@@ -521,7 +528,7 @@ def test_findings(case: Case) -> None:
     for r in results:
         assert r.check == case.check
         assert r.category.value == "status"
-        bad = r.severity in (warning, critical)
+        bad = r.severity in (info, warning, critical)
         assert (r.recommendation_key is not None) == (bad or r.severity is unknown), r
 
 
