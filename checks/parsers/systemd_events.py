@@ -149,7 +149,7 @@ def entries_from_short_iso(text: str) -> list[Entry]:
 
 _BOOT = re.compile(
     r"^\s*(?P<idx>-?\d+)\s+(?P<id>[0-9a-f]{32})\s+\w{3},?\s+"
-    r"(?P<first>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(?P<tz>\S+)"
+    r"(?P<first>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\s+(?P<tz>[A-Za-z]+)"
 )
 
 
