@@ -7,4 +7,5 @@ from collector.db import (
     alerts,  # noqa: F401
     models,  # noqa: F401
     models_reports,  # noqa: F401
+    models_ui,  # noqa: F401
 )
