@@ -12,12 +12,21 @@ import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from agent.config import ConfigError, describe_validation, read_toml
 from collector.alerts.config import AlertDefaults
+from collector.ui.config import UiSettings
 
 DEFAULT_LISTEN = "127.0.0.1:8080"
 MiB = 1024 * 1024
@@ -33,7 +42,22 @@ class SmtpSettings(BaseModel):
     security: Literal["none", "starttls", "tls"] = "starttls"
     user: Optional[str] = None
     password_file: Optional[Path] = Field(None, description="file holding the SMTP password")
+    password: Optional[SecretStr] = Field(
+        None, description="the password itself (XUNJIAN_SMTP_PASSWORD); prefer password_file"
+    )
     sender: Optional[str] = Field(None, alias="from", description="From: address")
+    ca_file: Optional[Path] = Field(None, description="CA bundle for the server's certificate")
+    timeout_seconds: float = Field(30.0, gt=0, description="per SMTP connection and command")
+
+    def secret(self) -> Optional[str]:
+        """The password (file first), read when needed and never logged or echoed."""
+        if self.password_file is not None:
+            try:
+                return self.password_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problem = f"smtp.password_file {self.password_file}: {exc.strerror}"
+                raise ConfigError(problem) from exc
+        return self.password.get_secret_value() if self.password is not None else None
 
 
 class CollectorSettings(BaseSettings):
@@ -67,6 +91,7 @@ class CollectorSettings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     alerts: AlertDefaults = Field(default_factory=AlertDefaults)
+    ui: UiSettings = Field(default_factory=UiSettings)
 
     @field_validator("listen")
     @classmethod
