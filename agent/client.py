@@ -271,7 +271,7 @@ def enroll(url: str, token: str, settings: "AgentSettings") -> "EnrollResponse":
             resp = client.post(API + "/enroll", request.model_dump_json().encode())
         except httpx.TransportError as exc:
             raise CollectorError(f"cannot reach {url}: {_scrub(str(exc), token)}") from None
-    if resp.status_code != 200:
+    if not 200 <= resp.status_code < 300:
         raise CollectorError(
             f"enrollment refused by {url}: HTTP {resp.status_code}: "
             + _scrub(_detail(resp.content), token)

@@ -63,7 +63,7 @@ class StubCollector:
         self._server = ThreadingHTTPServer(("127.0.0.1", self._port), Handler)
         self._server.daemon_threads = True
         self._port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True).start()
         self.mode = "up"
 
     def stop(self) -> None:
@@ -156,7 +156,7 @@ class StubCollector:
             self.credentials[credential] = host_id
         self._send(
             h,
-            200,
+            201,
             EnrollResponse(host_id=host_id, credential=credential, contract="WB-TEST").model_dump(
                 mode="json"
             ),
@@ -177,7 +177,7 @@ class StubCollector:
             received_at=datetime.now(timezone.utc),
             duplicate=duplicate,
         )
-        self._send(h, 200, receipt.model_dump(mode="json"))
+        self._send(h, 200 if duplicate else 201, receipt.model_dump(mode="json"))
 
     def sample_times(self) -> List[str]:
         with self.lock:
