@@ -157,7 +157,10 @@ class _TomlSource(PydanticBaseSettingsSource):
     def __init__(self, settings_cls: type[BaseSettings], path: Path) -> None:
         super().__init__(settings_cls)
         self.path = path
-        self.data = read_toml(path)
+        try:
+            self.data = read_toml(path)
+        except UnicodeDecodeError as exc:  # read_toml does not catch this one
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
         return self.data.get(field_name), field_name, False

@@ -33,7 +33,10 @@ def import_contracts(
     loaded: list[tuple[Path, Contract, str]] = []
     seen: dict[str, Path] = {}
     for path in paths:
-        contract = load_contract(path)
+        try:
+            contract = load_contract(path)
+        except UnicodeDecodeError as exc:  # read_toml does not catch this one
+            raise ConfigError(f"{path}: not UTF-8 text: {exc}") from exc
         if contract.number in seen:
             raise ConfigError(
                 f"{path}: number: {contract.number} is also defined in {seen[contract.number]}"

@@ -167,7 +167,7 @@ def client(settings: CollectorSettings, db: Database) -> Iterator[TestClient]:
 def contract_toml(number: str, extra: str = "") -> str:
     return (
         f'number = "{number}"\nlevel = "regular"\nstart = 2026-01-01\nend = 2026-12-31\n'
-        f'[customer]\nname = "Customer of {number}"\n[vendor]\nname = "Vendor"\n{extra}'
+        f'{extra}\n[customer]\nname = "Customer of {number}"\n[vendor]\nname = "Vendor"\n'
     )
 
 
