@@ -19,12 +19,11 @@ main() {
 	: "${XJ_MAX_LINES:=20000}"
 	: "${XJ_PATTERN:=}"
 	: "${XJ_GREP_FLAGS:=-E}"
-	: "${XJ_JOURNAL_PATTERN:=}"
+	: "${XJ_SYSLOG_FILES:=}"
+	: "${XJ_JOURNAL:=1}"
 	: "${XJ_LOGS:=}"
 	: "${XJ_CERTS:=}"
 	: "${XJ_BACKUPS:=}"
-	: "${XJ_HISTORY_DB:=/var/lib/xunjian/history.sqlite}"
-	: "${XJ_HISTORY_SQL:=}"
 	case $XJ_SINCE in '' | *[!0-9]*) XJ_SINCE=0 ;; esac
 	case $XJ_MAX_LINES in '' | *[!0-9]* | 0) XJ_MAX_LINES=20000 ;; esac
 	case $XJ_GREP_FLAGS in -E | -Ei) ;; *) XJ_GREP_FLAGS=-E ;; esac
@@ -57,6 +56,8 @@ main() {
 	run df.blocks df -P -k
 	run df.inodes df -P -i
 	run mounts cat /proc/mounts
+	run mounts.filesystems cat /proc/filesystems
+	run mounts.not_dirs mounted_files
 	run uptime cat /proc/uptime
 	run file_nr cat /proc/sys/fs/file-nr
 	run processes proc_stats
@@ -87,11 +88,16 @@ main() {
 		run backup.$i backup_files "$p"
 		i=$((i + 1))
 	done
+	# Each configured file or glob, with its rotated predecessors (name.1, name-YYYYMMDD) first;
+	# every file once, in that order.
 	i=0
+	seen=$NL
 	for p in $XJ_LOGS; do
 		set +f
-		for f in $p; do
+		for f in $p.1 $p-[0-9][0-9][0-9][0-9][0-9][0-9][0-9][0-9] $p; do
 			[ -f "$f" ] || continue
+			case $seen in *"$NL$f$NL"*) continue ;; esac
+			seen=$seen$f$NL
 			hdr log.$i.file
 			printf '%s\n' "$f"
 			scan_log "$i" "$f"
@@ -103,7 +109,10 @@ main() {
 	set +f
 
 	if have journalctl; then
-		[ -n "$XJ_JOURNAL_PATTERN" ] && run journal journal_matches
+		# Where rsyslog writes the syslog files they hold what the journal holds: read one only.
+		if [ "$XJ_JOURNAL" = 1 ] && [ -n "$XJ_PATTERN" ] && ! any_exists "$XJ_SYSLOG_FILES"; then
+			run journal journal_matches
+		fi
 		run service_events unit_events
 	fi
 	coredumps
@@ -160,6 +169,14 @@ addresses() {
 	if have ip; then ip -o addr show; else hostname -I; fi
 }
 
+# Mount points that are files (bind mounts in containers): no filesystem of their own to judge.
+mounted_files() {
+	while read -r _dev _mnt _rest; do
+		case $_mnt in *\\*) continue ;; esac
+		[ -d "$_mnt" ] || printf '%s\n' "$_mnt"
+	done </proc/mounts
+}
+
 # pid (comm) state ppid … of every process; a process that ends meanwhile is simply absent.
 proc_stats() {
 	cat /proc/[0-9]*/stat 2>/dev/null
@@ -175,17 +192,20 @@ pem_certificates() {
 	sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' <"$1"
 }
 
-# First line: how many files match the glob; then `mtime size path` of the newest few.
+# `mtime size path` of the newest regular files matching the glob, and `#count N` of them all.
 backup_files() {
 	set +f
 	set -- $1
 	set -f
-	if [ ! -e "$1" ]; then
-		echo 0
-		return 0
+	for _f; do
+		shift
+		[ -f "$_f" ] && set -- "$@" "$_f"
+	done
+	if [ $# -gt 0 ]; then
+		stat -c '%Y %s %n' -- "$@" | sort -n | last_lines 5
+	else
+		echo "#count 0"
 	fi
-	echo $#
-	stat -c '%Y %s %n' -- "$@" | sort -n | tail -n 5
 }
 
 # Alarm-log lines are filtered here, so only matches travel; the controller applies the window
@@ -216,8 +236,9 @@ grep_tail() {
 	grep -a $XJ_GREP_FLAGS -e "$XJ_PATTERN" -- "$1" | last_lines
 }
 
+# The last ${1:-XJ_MAX_LINES} lines of stdin and a closing `#count N` of all of them.
 last_lines() {
-	awk -v max="$XJ_MAX_LINES" '
+	awk -v max="${1:-$XJ_MAX_LINES}" '
 		{ b[NR % max] = $0 }
 		END {
 			s = NR - max + 1
@@ -227,8 +248,17 @@ last_lines() {
 		}'
 }
 
+# `epoch host IDENT[PID]: MESSAGE`: the line the alarm rules are written for, with its time.
 journal_matches() {
-	journalctl -o json --no-pager -q --since "@$XJ_SINCE" | grep -a -E -e "$XJ_JOURNAL_PATTERN" | last_lines
+	journalctl -o short-unix --no-pager -q --since "@$XJ_SINCE" |
+		grep -a $XJ_GREP_FLAGS -e "$XJ_PATTERN" | last_lines
+}
+
+any_exists() {
+	for _f in $1; do
+		[ -e "$_f" ] && return 0
+	done
+	return 1
 }
 
 # systemd's own messages about units failing or being restarted (see checks/parsers/systemd_events.py).
@@ -282,12 +312,13 @@ tail_wtmp() {
 	tail -c 768000 /var/log/wtmp | "$@" | base64
 }
 
-# 24 h history: the xunjian agent's own store when it is installed (and sqlite3 can read it),
+# 24 h history: the xunjian agent's own store when it is installed (and sqlite3 may read it),
 # else sysstat's binary files of today and yesterday (the two most recently written).
 history() {
-	if [ -n "$XJ_HISTORY_SQL" ] && [ -r "$XJ_HISTORY_DB" ] && have sqlite3; then
-		run history.agent sqlite3 -readonly -csv -header "$XJ_HISTORY_DB" "$XJ_HISTORY_SQL"
-		return 0
+	_db=/var/lib/xunjian/history.sqlite
+	if [ -r "$_db" ] && have sqlite3; then
+		run history.agent sqlite3 -readonly -csv -header "$_db" \
+			"SELECT * FROM samples WHERE at >= $XJ_SINCE ORDER BY at" && return 0
 	fi
 	have sadf || return 0
 	for d in /var/log/sysstat /var/log/sa; do

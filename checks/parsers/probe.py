@@ -33,7 +33,9 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import csv
 import gzip
+import io
 import re
 import zlib
 from dataclasses import dataclass, field
@@ -316,40 +318,80 @@ def _memory(out: ProbeOutput) -> MemoryFacts:
     return parse_meminfo(out.text("meminfo", "/proc/meminfo"))
 
 
-def _filesystems(out: ProbeOutput) -> list[Filesystem]:
-    """The mounts df reports (df leaves out proc, sysfs and the like), typed from /proc/mounts.
+def block_fstypes(proc_filesystems: str) -> set[str]:
+    """Filesystem types that live on a device: /proc/filesystems lines without `nodev` (and
+    zfs), the rule psutil.disk_partitions(all=False) applies on the agent.
 
-    A mount point mounted over is described by its last /proc/mounts line, the one in effect.
+    Sample::
+
+        nodev   sysfs
+        nodev   tmpfs
+                ext3
+                ext4
+        nodev   zfs
     """
-    mounts = {m.mount: m for m in parse_proc_mounts(out.text("mounts", "/proc/mounts"))}
+    types = set()
+    for line in proc_filesystems.splitlines():
+        fields = line.split()
+        if len(fields) == 1:
+            types.add(fields[0])
+        elif fields[-1:] == ["zfs"]:
+            types.add("zfs")
+    return types
+
+
+def _filesystems(out: ProbeOutput) -> list[Filesystem]:
+    """Block-device filesystems with their df figures, the selection the agent makes: mounts
+    whose type lives on a device, not a mount point that is a file (a bind mount in a container).
+
+    A mount point mounted over counts once, described by the mount in effect (df's figures).
+    """
+    mounts = parse_proc_mounts(out.text("mounts", "/proc/mounts"))
+    on_device = block_fstypes(out.text("mounts.filesystems", "/proc/filesystems"))
+    not_dirs = (
+        set(out.text("mounts.not_dirs", "mount points").splitlines())
+        if out.get("mounts.not_dirs")
+        else set()
+    )
     blocks = parse_df_blocks(out.text("df.blocks", "df -P -k"))
     try:
         inodes = parse_df_inodes(out.text("df.inodes", "df -P -i"))
     except ParseError:
         inodes = {}
     result: list[Filesystem] = []
-    for mount_point, row in blocks.items():
-        mount = mounts.get(mount_point)
-        inode = inodes.get(mount_point)
-        has_inodes = inode is not None and inode.total > 0
+    seen = set()
+    for mount in mounts:
+        if mount.fstype not in on_device or mount.device in ("", "none") or mount.mount in seen:
+            continue
+        if mount.mount in not_dirs:
+            continue
+        seen.add(mount.mount)
+        base = Filesystem(
+            mount=mount.mount,
+            device=mount.device,
+            fstype=mount.fstype,
+            options=mount.options,
+            readonly=mount.readonly,
+        )
+        row = blocks.get(mount.mount)
+        if row is None:
+            result.append(base.model_copy(update={"error": "df could not read this mount"}))
+            continue
+        inode = inodes.get(mount.mount)
+        counted = inode is not None and inode.total > 0
         result.append(
-            Filesystem(
-                mount=mount_point,
-                device=mount.device if mount else row.device,
-                fstype=mount.fstype if mount else "",
-                options=mount.options if mount else [],
-                readonly=mount.readonly if mount else False,
-                total_bytes=row.total,
-                used_bytes=row.used,
-                free_bytes=row.available,
-                used_percent=round(used_percent(row.used, row.available), 2),
-                inodes_total=inode.total if inode is not None and has_inodes else None,
-                inodes_used=inode.used if inode is not None and has_inodes else None,
-                inodes_used_percent=(
-                    round(used_percent(inode.used, inode.available), 2)
-                    if inode is not None and has_inodes
-                    else None
-                ),
+            base.model_copy(
+                update={
+                    "total_bytes": row.total,
+                    "used_bytes": row.used,
+                    "free_bytes": row.available,
+                    "used_percent": round(used_percent(row.used, row.available), 2),
+                    "inodes_total": inode.total if inode is not None and counted else None,
+                    "inodes_used": inode.used if inode is not None and counted else None,
+                    "inodes_used_percent": round(used_percent(inode.used, inode.available), 2)
+                    if inode is not None and counted
+                    else None,
+                }
             )
         )
     return result
@@ -431,20 +473,19 @@ def _certificates(out: ProbeOutput, paths: list[str]) -> list[CertFacts]:
 
 
 def parse_backup_listing(text: str, pattern: str) -> BackupFacts:
-    """The probe's `backup_files`: the number of matches, then `mtime size path` of the newest.
+    """The probe's `backup_files`: `mtime size path` of the newest regular files matching the
+    glob, then the count of all of them.
 
     Sample::
 
-        14
         1795150000 52428800 /backup/db/db-2026-11-19.dump
         1795236400 52531200 /backup/db/db-2026-11-20.dump
+        #count 14
     """
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines or not lines[0].strip().isdigit():
-        raise ParseError(f"backup listing for {pattern}: no match count in {text.strip()[:120]!r}")
-    facts = BackupFacts(pattern=pattern, matches=int(lines[0]))
+    lines, count = counted_lines(text)
+    facts = BackupFacts(pattern=pattern, matches=count)
     newest: Optional[tuple[int, int, str]] = None
-    for line in lines[1:]:
+    for line in lines:
         mtime, size, path = ([*line.split(" ", 2), "", ""])[:3]
         if not (mtime.isdigit() and size.isdigit() and path):
             raise ParseError(f"backup listing for {pattern}: unexpected line {line[:120]!r}")
@@ -526,7 +567,29 @@ def _reboots(out: ProbeOutput, start: datetime, end: datetime) -> list[RebootEve
     raise ParseError("reboots: neither /var/log/wtmp nor a journal could be read")
 
 
-def _history(out: ProbeOutput, start: datetime, end: datetime) -> HistoryFacts:
+def agent_history_rows(out: ProbeOutput) -> Optional[list[dict[str, str]]]:
+    """Rows of the xunjian agent's sample store on the host (`sqlite3 -csv -header`), or None.
+
+    Sample::
+
+        id,at,cpu_percent,load1,load5,load15,memory_percent,swap_percent,…,mounts
+        1,1795240921.5,3.2,0.12,0.1,0.05,41.7,0.0,…,"[{""mount"": ""/"", …}]"
+    """
+    section = out.get("history.agent")
+    if section is None or section.failure() is not None:
+        return None
+    return list(csv.DictReader(io.StringIO(section.body)))
+
+
+HistoryFromRows = Callable[[list[dict[str, str]]], HistoryFacts]
+
+
+def _history(
+    out: ProbeOutput, start: datetime, end: datetime, from_rows: Optional[HistoryFromRows]
+) -> HistoryFacts:
+    rows = agent_history_rows(out)
+    if rows is not None and from_rows is not None:
+        return from_rows(rows)
     numbered = out.numbered("history.sadf")
     if not numbered:
         raise ParseError(
@@ -577,8 +640,13 @@ def assemble(
     end: datetime,
     targets: ProbeTargets,
     fallback_hostname: str,
+    history_from_rows: Optional[HistoryFromRows] = None,
 ) -> tuple[HostIdentity, FactSet]:
-    """Identity and facts of one host; sections that cannot be parsed land in `errors`."""
+    """Identity and facts of one host; sections that cannot be parsed land in `errors`.
+
+    `history_from_rows` summarises the agent's own sample store when the host has one (the
+    summary code lives with the store, in the agent package).
+    """
     host = identity(out, fallback_hostname)
     builders: dict[str, Callable[[], Any]] = {
         "cpu": lambda: _cpu(out),
@@ -594,7 +662,7 @@ def assemble(
         "backups": lambda: _backups(out, targets.backups),
         "coredumps": lambda: _coredumps(out, start, end),
         "service_events": lambda: _service_events(out, start, end),
-        "history": lambda: _history(out, start, end),
+        "history": lambda: _history(out, start, end, history_from_rows),
         "reboots": lambda: _reboots(out, start, end),
         "packages": lambda: _packages(out, start, end),
     }
