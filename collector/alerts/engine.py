@@ -152,77 +152,106 @@ def tick(alerting: Alerting, now: Optional[datetime] = None) -> dict[str, int]:
 
 
 def process_findings(alerting: Alerting, now: datetime, host_id: Optional[str] = None) -> int:
+    """Announce findings that became P1/P2, changed priority or resolved (one host or all).
+
+    For one host (the ingest hook) a read-only pass comes first, so that the common run that
+    changes nothing alert-worthy costs no write transaction.
+    """
+    if host_id is not None:
+        with alerting.db.read() as session:
+            contracts = _Contracts(alerting, session, now)
+            if not any(
+                _change(f, s, active[0]) is not None
+                for f, s in _candidates(session, host_id)
+                if (active := contracts.active(f.contract)) is not None
+            ):
+                return 0
     queued = 0
     with alerting.db.write() as session:
         contracts = _Contracts(alerting, session, now)
-        query = (
-            select(Finding, AlertFinding)
-            .outerjoin(AlertFinding, AlertFinding.finding_id == Finding.id)
-            .where(
-                or_(
-                    Finding.state == OPEN,
-                    and_(
-                        AlertFinding.finding_id.is_not(None), AlertFinding.resolved_sent.is_(False)
-                    ),
-                )
-            )
-            .order_by(Finding.id)
-        )
-        if host_id is not None:
-            query = query.where(Finding.host_id == host_id)
         groups: dict[tuple[str, AlertEvent, str], list[tuple[Finding, Optional[Priority]]]]
         groups = defaultdict(list)
-        for finding, state in session.execute(query).tuples():
+        for finding, state in _candidates(session, host_id):
             active = contracts.active(finding.contract)
-            if active is None:
+            change = _change(finding, state, active[0]) if active is not None else None
+            if change is None or not _claim(session, finding, state, change, now):
                 continue
-            contract, _ = active
-            decided = _decide(session, finding, state, contract, now)
-            if decided is not None:
-                event, run, priority = decided
-                groups[(finding.contract, event, run)].append((finding, priority))
+            event, priority = change
+            if priority is None and event is not AlertEvent.resolved:
+                continue  # dropped below P2: noted quietly, announced again if it comes back
+            run = finding.resolved_run if event is AlertEvent.resolved else finding.last_run
+            groups[(finding.contract, event, run or finding.last_run)].append((finding, priority))
         hostnames = _hostnames(session, {f.host_id for items in groups.values() for f, _ in items})
         for (number, event, run), items in groups.items():
             contract, eff = contracts.active(number)  # type: ignore[misc]
             lines = [_finding_line(f, p, contract, eff, hostnames, event) for f, p in items]
             message = _message(contract, eff, event, now, lines)
-            queued += _enqueue(
-                session, eff, "main", f"{event.value}:{run}:{uuid.uuid4().hex}", message
-            )
+            key = f"{event.value}:{run}:{uuid.uuid4().hex}"
+            queued += _enqueue(session, eff, "main", key, message)
     return queued
 
 
-def _decide(
-    session: Session,
-    finding: Finding,
-    state: Optional[AlertFinding],
-    contract: Contract,
-    now: datetime,
-) -> Optional[tuple[AlertEvent, str, Optional[Priority]]]:
-    """The event this finding causes now (claimed in the database), or None."""
+def _candidates(
+    session: Session, host_id: Optional[str]
+) -> Sequence[tuple[Finding, Optional[AlertFinding]]]:
+    """Open findings, and announced ones whose resolution has not been announced yet."""
+    query = (
+        select(Finding, AlertFinding)
+        .outerjoin(AlertFinding, AlertFinding.finding_id == Finding.id)
+        .where(
+            or_(
+                Finding.state == OPEN,
+                and_(AlertFinding.finding_id.is_not(None), AlertFinding.resolved_sent.is_(False)),
+            )
+        )
+        .order_by(Finding.id)
+    )
+    if host_id is not None:
+        query = query.where(Finding.host_id == host_id)
+    return [(f, s) for f, s in session.execute(query)]
+
+
+def _change(
+    finding: Finding, state: Optional[AlertFinding], contract: Contract
+) -> Optional[tuple[AlertEvent, Optional[Priority]]]:
+    """What a finding's alert state should become now, if anything (decided, not yet claimed)."""
     if finding.state == RESOLVED:
-        if state is None or not _cas(
-            session,
-            finding.id,
-            AlertFinding.resolved_sent.is_(False),
-            resolved_sent=True,
-            updated_at=now,
-        ):
+        if state is None or state.resolved_sent:
             return None
-        return AlertEvent.resolved, finding.resolved_run or finding.last_run, None
+        return AlertEvent.resolved, None
     priority = (
         priority_of_check(finding.check, finding.severity, contract)
         if finding.severity in ALERTABLE
         else None
     )
+    if state is None:
+        return (AlertEvent.raised, priority) if priority is not None else None
+    if state.priority == (priority.value if priority else ""):
+        return None
+    return AlertEvent.reprioritized, priority
+
+
+def _claim(
+    session: Session,
+    finding: Finding,
+    state: Optional[AlertFinding],
+    change: tuple[AlertEvent, Optional[Priority]],
+    now: datetime,
+) -> bool:
+    """Make the change in the database; False when another transaction made it first."""
+    event, priority = change
+    if event is AlertEvent.resolved:
+        return _cas(
+            session,
+            finding.id,
+            AlertFinding.resolved_sent.is_(False),
+            resolved_sent=True,
+            updated_at=now,
+        )
     wanted = priority.value if priority else ""
     if state is None:
-        if priority is None or not _claim_finding(session, finding, wanted, now):
-            return None
-        return AlertEvent.raised, finding.last_run, priority
-    if state.priority == wanted:
-        return None
-    won = _cas(
+        return _claim_finding(session, finding, wanted, now)
+    return _cas(
         session,
         finding.id,
         AlertFinding.priority == state.priority,
@@ -230,9 +259,6 @@ def _decide(
         escalation=NONE,
         updated_at=now,
     )
-    if not won or priority is None:
-        return None  # dropped below P2: noted quietly, announced again if it comes back
-    return AlertEvent.reprioritized, finding.last_run, priority
 
 
 def _claim_finding(session: Session, finding: Finding, priority: str, now: datetime) -> bool:
@@ -265,7 +291,8 @@ def _cas(session: Session, finding_id: int, condition: Any, **values: Any) -> bo
 def _hostnames(session: Session, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
-    return dict(session.execute(select(Host.id, Host.hostname).where(Host.id.in_(ids))).tuples())
+    rows = session.execute(select(Host.id, Host.hostname).where(Host.id.in_(ids)))
+    return {host_id: hostname for host_id, hostname in rows}
 
 
 def _evidence(finding: Finding) -> str:
@@ -339,7 +366,7 @@ def process_escalations(alerting: Alerting, now: datetime) -> int:
                 AlertFinding.escalation < PAST,
             )
             .order_by(Finding.id)
-        ).tuples()
+        )
         groups: dict[tuple[str, int], list[tuple[Finding, Priority]]] = defaultdict(list)
         for finding, state in rows:
             active = contracts.active(finding.contract)
@@ -510,7 +537,7 @@ def _digest_lines(
             AlertFinding.priority.in_(("P1", "P2")),
         )
         .order_by(AlertFinding.priority, Finding.first_seen)
-    ).tuples()
+    )
     items = [(f, Priority(s.priority)) for f, s in rows]
     hostnames = _hostnames(session, {f.host_id for f, _ in items})
     lines = [_finding_line(f, p, contract, eff, hostnames, AlertEvent.digest) for f, p in items]
@@ -519,7 +546,7 @@ def _digest_lines(
         .join(Host, Host.id == AlertSilence.host_id)
         .where(AlertSilence.contract == contract.number, AlertSilence.recovered_at.is_(None))
         .order_by(AlertSilence.since)
-    ).tuples()
+    )
     for silence, host in silences:
         limit = silence_for(session, host, alerting.silence_minutes)
         lines.append(_silent_line(host, silence.since, limit, now, contract, eff))

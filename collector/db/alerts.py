@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, inspect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -56,12 +56,12 @@ class AlertSilence(Base):
     recovered_at: Mapped[Optional[datetime]] = mapped_column(comment="recovery notice queued")
 
 
-def _insert(session: Session, model: type[Base], values: dict[str, Any]) -> Any:
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(model).values(**values).on_conflict_do_nothing()
-
-
 def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: True when this transaction inserted (claimed) the row."""
-    result = session.execute(_insert(session, model, values))
-    return bool(getattr(result, "rowcount", 0) == 1)
+    """INSERT … ON CONFLICT DO NOTHING: True when this transaction inserted (claimed) the row.
+
+    Decided by RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for this INSERT.
+    """
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    key = inspect(model).primary_key[0]
+    stmt = dialect.insert(model).values(**values).on_conflict_do_nothing().returning(key)
+    return session.execute(stmt).first() is not None
