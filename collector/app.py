@@ -8,6 +8,7 @@ produce a 500, and the catch-all handler logs whatever still does.
 
 from __future__ import annotations
 
+import codecs
 import logging
 import os
 import zlib
@@ -23,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent import __version__
+from collector.alerts.engine import Alerting
 from collector.api import router as api_router
 from collector.api.ops import router as ops_router
 from collector.db.engine import Database
@@ -72,11 +74,14 @@ class BodyLimit:
                 if k not in (b"content-encoding", b"content-length")
             ]
             scope = {**scope, "headers": kept}
-        await self.app(scope, self._limited(receive, gzip=encoding == "gzip"), send)
+        json_body = "json" in headers.get("content-type", "")
+        await self.app(scope, self._checked(receive, encoding == "gzip", json_body), send)
 
-    def _limited(self, receive: Receive, *, gzip: bool) -> Receive:
+    def _checked(self, receive: Receive, gzip: bool, json_body: bool) -> Receive:
+        """`receive` that inflates, counts, and (for JSON) checks UTF-8 as the body streams in."""
         limit = self.max_bytes
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
+        utf8 = codecs.getincrementaldecoder("utf-8")() if json_body else None
         seen = {"raw": 0, "out": 0}
 
         async def wrapped() -> Message:
@@ -84,21 +89,28 @@ class BodyLimit:
             if message["type"] != "http.request":
                 return message
             chunk: bytes = message.get("body", b"")
+            last = not message.get("more_body", False)
             seen["raw"] += len(chunk)
             if seen["raw"] > limit:
                 raise HTTPException(413, f"body over {limit} bytes")
-            if inflater is None:
-                return message
-            try:
-                # Ask for at most one byte more than allowed: that byte proves the excess.
-                chunk = inflater.decompress(chunk, limit - seen["out"] + 1)
-            except zlib.error as exc:
-                raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
-            seen["out"] += len(chunk)
-            if seen["out"] > limit:
-                raise HTTPException(413, f"body over {limit} bytes after decompression")
-            if not message.get("more_body", False) and not inflater.eof:
-                raise HTTPException(400, "gzip body is truncated")
+            if inflater is not None:
+                try:
+                    # Ask for at most one byte more than allowed: that byte proves the excess.
+                    chunk = inflater.decompress(chunk, limit - seen["out"] + 1)
+                except zlib.error as exc:
+                    raise HTTPException(400, f"body is not valid gzip: {exc}") from exc
+                seen["out"] += len(chunk)
+                if seen["out"] > limit:
+                    raise HTTPException(413, f"body over {limit} bytes after decompression")
+                if last and not inflater.eof:
+                    raise HTTPException(400, "gzip body is truncated")
+            if utf8 is not None:
+                try:
+                    utf8.decode(chunk, last)
+                except UnicodeDecodeError as exc:
+                    raise HTTPException(
+                        422, [{"type": "json_invalid", "loc": ["body"], "msg": f"not UTF-8: {exc}"}]
+                    ) from exc
             return {**message, "body": chunk}
 
         return wrapped
@@ -133,6 +145,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.settings = settings
     app.state.db = database
     app.state.metrics = metrics
+    app.state.alerting = Alerting.from_settings(database, settings)
     app.include_router(api_router)
     app.include_router(ops_router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -17,16 +17,22 @@ URLs of its own request log lines the same way.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate
 from functools import partial
+from html import escape
 from typing import TYPE_CHECKING, Any, Optional
 from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from collector import mail
 from collector.alerts.config import (
     AnyChannel,
     DingTalkChannel,
@@ -37,15 +43,18 @@ from collector.alerts.config import (
 )
 from collector.alerts.messages import (
     AlertMessage,
+    Rendered,
     WebRequest,
     dingtalk_request,
     feishu_request,
     generic_request,
+    render,
     wecom_request,
 )
 from collector.db.contract_store import get_contract
 from collector.db.types import utcnow
 from collector.outbox import OutboxItem, PermanentFailure, TemporaryFailure
+from collector.settings import SmtpSettings
 
 if TYPE_CHECKING:
     from collector.alerts.engine import Alerting
@@ -219,15 +228,63 @@ def _webhook(alerting: Alerting, item: OutboxItem, clock: Callable[[], datetime]
         raise
 
 
-def handlers(
-    alerting: Alerting, mail: Optional[Callable[[OutboxItem], None]] = None
-) -> dict[str, Callable[[OutboxItem], None]]:
+def compose_mail(message: AlertMessage, sender: str, to: list[str], delivery: str) -> EmailMessage:
+    """A plain-text alert mail with an HTML alternative; the Message-ID is stable per delivery
+    key, so a resend after a crash shows as the same message."""
+    r = render(message)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["Subject"] = r.title
+    msg["From"] = sender
+    msg["To"] = ", ".join(to)
+    msg["Date"] = formatdate(localtime=False)
+    digest = hashlib.sha256(delivery.encode()).hexdigest()[:32]
+    domain = sender.rpartition("@")[2] or "xunjian.invalid"
+    msg["Message-ID"] = f"<alert.{digest}@{domain}>"
+    msg.set_content(r.text(), subtype="plain", charset="utf-8")
+    msg.add_alternative(_html(r), subtype="html", charset="utf-8")
+    return msg
+
+
+def _html(r: Rendered) -> str:
+    parts = [f"<h3>{escape(r.title)}</h3>", "<p>"]
+    parts += [f"{escape(k)}{escape(r.sep)}{escape(v)}<br>" for k, v in r.header]
+    parts.append("</p>")
+    for b in r.blocks:
+        parts.append(f"<p><b>{escape(b.headline)}</b><br>")
+        parts += [f"{escape(k)}{escape(r.sep)}{escape(v)}<br>" for k, v in b.fields]
+        if b.link:
+            parts.append(f'<a href="{escape(b.link)}">{escape(r.link_text)}</a>')
+        parts.append("</p>")
+    if r.more:
+        parts.append(f"<p>{escape(r.more)}</p>")
+    return "<html><body>" + "".join(parts) + "</body></html>"
+
+
+def send_mail(
+    smtp: SmtpSettings, channel: EmailChannel, message: AlertMessage, delivery: str
+) -> str:
+    msg = compose_mail(message, smtp.sender or "", channel.recipients, delivery)
+    mail.send(smtp, msg, channel.recipients)
+    return f"sent to {len(channel.recipients)} recipient(s)"
+
+
+def _mail(alerting: Alerting, item: OutboxItem) -> None:
+    channel, message, _ = _resolve(alerting, item)
+    if not isinstance(channel, EmailChannel):
+        raise PermanentFailure(f"channel {channel.label} is not an e-mail channel")
+    try:
+        send_mail(alerting.smtp, channel, message, item.key)
+    except PermanentFailure as exc:
+        log.warning("alert %s to %s failed permanently: %s", item.key, channel.label, exc)
+        raise
+
+
+def handlers(alerting: Alerting) -> dict[str, Callable[[OutboxItem], None]]:
     """The outbox handlers for alert kinds, to merge into the scheduler's `drain` call."""
     out: dict[str, Callable[[OutboxItem], None]] = {
         f"webhook:{k}": partial(_webhook, alerting) for k in WEBHOOK_KINDS
     }
-    if mail is not None:
-        out[MAIL_KIND] = mail
+    out[MAIL_KIND] = partial(_mail, alerting)
     return out
 
 

@@ -24,7 +24,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, Optional
 
@@ -59,6 +59,7 @@ from collector.db.models import ContractRow, Finding, Host
 from collector.db.models_reports import OutboxRow
 from collector.db.types import utcnow
 from collector.priority import priority_of_check
+from collector.settings import CollectorSettings, SmtpSettings
 from collector.support_hours import deadline
 
 log = logging.getLogger(__name__)
@@ -76,11 +77,11 @@ class Alerting:
     defaults: AlertDefaults
     base_url: str
     silence_minutes: int
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
 
     @classmethod
-    def from_settings(cls, db: Database, settings: Any) -> Alerting:
-        """`settings` is a CollectorSettings (typed loosely to keep this module import-light)."""
-        return cls(db, settings.alerts, settings.base_url, settings.silence_minutes)
+    def from_settings(cls, db: Database, settings: CollectorSettings) -> Alerting:
+        return cls(db, settings.alerts, settings.base_url, settings.silence_minutes, settings.smtp)
 
     def settings_for(self, contract: Contract) -> EffectiveAlerts:
         return effective(self.defaults, contract.alerts, contract.report.language, self.base_url)

@@ -6,11 +6,12 @@ import time
 import uuid
 from typing import Annotated, Optional
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
 
 from checks.model import InspectionRun
 from checks.wire import RunReceipt
+from collector.alerts.engine import after_ingest
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, Principal, Reader, Role, principal
 from collector.db.models import Run
@@ -36,6 +37,7 @@ def post_run(
     response: Response,
     db: Db,
     who: Annotated[Principal, Depends(principal)],
+    background: BackgroundTasks,
     contract: Annotated[
         Optional[str],
         Query(description="API keys: the contract the run belongs to (SSH --submit)"),
@@ -59,6 +61,8 @@ def post_run(
         host = host_for_submission(db, contract, run.host)
         via = "api"
     receipt = ingest_run(db, host, run, via=via)
+    if not receipt.duplicate:  # after the response: alerts never slow down or fail an ingest
+        background.add_task(after_ingest, request.app.state.alerting, host.id)
     response.status_code = 200 if receipt.duplicate else 201
     request.app.state.metrics.run_stored(receipt.duplicate, time.perf_counter() - started)
     return receipt
