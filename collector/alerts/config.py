@@ -5,8 +5,8 @@ overrides them field by field (a field left out inherits the collector's value),
 sets its service desk's robot once and a contract only names what differs.
 
 Webhook URLs carry the robot's token in their path or query, so URLs and signing secrets are
-`SecretStr`: their repr is masked, and they are revealed only when serialised to JSON (the
-contract is stored that way) or when a request is actually built.
+`SecretStr`: masked in repr, logs, `contract show` and the API, revealed only for the contract
+store (a JSON dump with the REVEAL_SECRETS context) and when a request is actually built.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     SecretStr,
+    SerializationInfo,
     field_validator,
     model_validator,
 )
@@ -33,8 +34,13 @@ ChannelKind = Literal["email", "wecom", "dingtalk", "feishu", "webhook"]
 PriorityName = Literal["P1", "P2"]
 
 
-def _reveal(value: SecretStr) -> str:
-    return value.get_secret_value()
+REVEAL_SECRETS = {"secrets": "reveal"}
+"""Serialisation context under which secrets are written out (only the contract store uses it)."""
+
+
+def _dump_secret(value: SecretStr, info: SerializationInfo) -> str:
+    reveal = isinstance(info.context, dict) and info.context.get("secrets") == "reveal"
+    return value.get_secret_value() if reveal else str(value)
 
 
 def _http_url(value: SecretStr) -> SecretStr:
@@ -45,8 +51,9 @@ def _http_url(value: SecretStr) -> SecretStr:
     return value
 
 
-Secret = Annotated[SecretStr, PlainSerializer(_reveal, return_type=str, when_used="json")]
-"""Masked in repr and in Python dumps; revealed in JSON so a stored contract keeps its channels."""
+Secret = Annotated[SecretStr, PlainSerializer(_dump_secret, return_type=str, when_used="json")]
+"""Masked in repr, in dumps and in API answers; revealed only in a JSON dump with REVEAL_SECRETS
+as context, which is how the contract store keeps a contract's channels."""
 SecretUrl = Annotated[Secret, AfterValidator(_http_url)]
 
 

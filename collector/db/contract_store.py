@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from agent.config import ConfigError
+from collector.alerts.config import REVEAL_SECRETS
 from collector.contracts import Contract, load_contract
 from collector.db.engine import Database
 from collector.db.models import ContractRow
@@ -47,7 +48,7 @@ def import_contracts(
     with db.write() as session:
         for path, contract, sha in loaded:
             row = session.get(ContractRow, contract.number)
-            data = contract.model_dump(mode="json", exclude_unset=True)
+            data = contract.model_dump(mode="json", exclude_unset=True, context=REVEAL_SECRETS)
             if row is None:
                 session.add(
                     ContractRow(
