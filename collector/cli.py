@@ -17,6 +17,7 @@ COMMANDS = {
     "apikey": ("collector.cmd_apikey", "apikey"),
     "host": ("collector.cmd_host", "host"),
     "import-run": ("collector.cmd_import", "import_run"),
+    "alert": ("collector.cmd_alert", "alert"),
 }
 
 

@@ -31,6 +31,8 @@ from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from collector import mail
 from collector.alerts.config import (
@@ -52,8 +54,9 @@ from collector.alerts.messages import (
     wecom_request,
 )
 from collector.db.contract_store import get_contract
+from collector.db.models_reports import OutboxRow
 from collector.db.types import utcnow
-from collector.outbox import OutboxItem, PermanentFailure, TemporaryFailure
+from collector.outbox import STATES, OutboxItem, PermanentFailure, TemporaryFailure
 from collector.settings import SmtpSettings
 
 if TYPE_CHECKING:
@@ -288,13 +291,25 @@ def handlers(alerting: Alerting) -> dict[str, Callable[[OutboxItem], None]]:
     return out
 
 
-def describe(item_payload: dict[str, Any]) -> dict[str, Any]:
-    """What the API shows of an outbox payload: channel, level, event and title, no message body."""
-    envelope = Envelope.model_validate(item_payload)
-    message = envelope.message
-    return {
-        "level": envelope.level,
-        "channel": envelope.channel,
-        "event": message.get("event"),
-        "items": len(message.get("lines", [])),
+def metrics_text(session: Session) -> str:
+    """Prometheus lines: alert notifications by channel kind and delivery state (zeros too, so
+    an alerting rule on `state="failed"` has a series from the start)."""
+    found = {
+        (kind, state): n
+        for kind, state, n in session.execute(
+            select(OutboxRow.kind, OutboxRow.state, func.count())
+            .where(OutboxRow.kind.in_(alert_kinds()))
+            .group_by(OutboxRow.kind, OutboxRow.state)
+        )
     }
+    name = "xunjian_alert_notifications"
+    lines = [
+        f"# HELP {name} Alert notifications in the outbox, by channel kind and delivery state.",
+        f"# TYPE {name} gauge",
+    ]
+    for kind in alert_kinds():
+        channel = kind.removeprefix("webhook:").replace(MAIL_KIND, "email")
+        for state in STATES:
+            n = found.get((kind, state), 0)
+            lines.append(f'{name}{{channel="{channel}",state="{state}"}} {n}')
+    return "\n".join(lines) + "\n"

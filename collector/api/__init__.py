@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from collector.api import agents, contracts, enroll, findings, hosts, runs
+from collector.api import agents, alerts, contracts, enroll, findings, hosts, runs
 
 API_PREFIX = "/api/v1"
 
 router = APIRouter(prefix=API_PREFIX)
-for module in (enroll, runs, agents, hosts, findings, contracts):
+for module in (enroll, runs, agents, hosts, findings, contracts, alerts):
     router.include_router(module.router)

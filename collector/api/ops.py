@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select, text
 
+from collector.alerts.deliver import metrics_text
 from collector.auth import Db
 from collector.availability import silent_hosts
 from collector.db.models import Host
@@ -30,6 +31,7 @@ def metrics(request: Request, db: Db) -> PlainTextResponse:
                 Host.revoked_at.is_(None), Host.credential_sha256.is_not(None)
             )
         )
+        alerts = metrics_text(session)
     text_out = request.app.state.metrics.render(
         [
             ("xunjian_hosts_enrolled", "Live hosts with an agent.", float(live or 0)),
@@ -40,4 +42,5 @@ def metrics(request: Request, db: Db) -> PlainTextResponse:
             ),
         ]
     )
+    text_out += alerts
     return PlainTextResponse(text_out, media_type="text/plain; version=0.0.4; charset=utf-8")
