@@ -4,7 +4,8 @@ bench/agent_rss_bench.py (the agent side must not depend on the collector's Fast
 It validates every body with the checks.wire / checks.model shapes the real collector uses, stores
 by idempotency key (run_id, batch_id, gap_id) as the real one does, and counts every POST, so a
 test can tell "stored once" from "received once". `mode` makes it misbehave: "down" (the port
-refuses connections), "503", "429" (with Retry-After), "400".
+refuses connections), "503", "429" (with Retry-After), "400", "ack-lost" (stores, then answers
+503, as when a reply is lost on the way back).
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ class StubCollector:
         body: Any,
         headers: Optional[Dict[str, str]] = None,
     ) -> None:
+        if self.mode == "ack-lost" and status < 300:
+            status, body = 503, {"detail": "stored, but the answer is lost"}
         data = json.dumps(body, default=str).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")
@@ -149,7 +152,8 @@ class StubCollector:
         req = EnrollRequest.model_validate_json(body)
         with self.lock:
             if req.token not in self.tokens:
-                return self._send(h, 401, {"detail": "unknown or used token"})
+                # echoes the token, as a careless server might: the agent must not repeat it
+                return self._send(h, 401, {"detail": f"unknown or used token {req.token}"})
             self.tokens.discard(req.token)
             host_id = "h-" + uuid.uuid4().hex[:8]
             credential = secrets.token_urlsafe(24)
