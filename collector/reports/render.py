@@ -1,0 +1,188 @@
+"""ReportData → HTML, PDF (WeasyPrint) and the mail body, all from the same Jinja2 templates.
+
+- `report.html` is the report: rendered once with charts as `data:` URIs (the standalone HTML
+  the API serves) and once with `cid:` URIs for WeasyPrint, whose URL fetcher hands it the PNGs
+  from memory — it never fetches anything from the network or the file system.
+- `mail.html` reuses the report's macros (summary, host status, key findings, charts) with
+  `cid:` references that the mail's multipart/related parts resolve; `mail.txt` is the plain
+  alternative.
+The PDF is A4 with the contract number and customer in the running header and page numbers in
+the footer (`@page` margin boxes; `font-family` is set on `html` so they inherit the CJK font).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Optional
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+
+from collector.reports.data import HostSection, ReportData
+from collector.reports.score import Status
+from collector.reports.texts import report_texts
+
+TEMPLATES = Path(__file__).with_name("templates")
+MAIL_CHART_HOSTS = 3
+"""Hosts whose charts the mail shows inline (the worst first); the PDF has them all."""
+
+
+@dataclass
+class Rendered:
+    html: str
+    pdf: bytes
+    mail_html: str
+    mail_text: str
+    mail_images: dict[str, bytes]
+    subject: str
+    attachment_name: str
+    attachment_ascii: str
+    charts: dict[str, bytes] = field(default_factory=dict)
+
+
+def css_string(value: str) -> Markup:
+    """Text for a CSS string literal inside <style> (quotes, backslashes, `<` escaped)."""
+    out = []
+    for ch in str(value):
+        if ch in '"\\<>&' or ord(ch) < 0x20:
+            out.append(f"\\{ord(ch):x} ")
+        else:
+            out.append(ch)
+    return Markup("".join(out))
+
+
+def css_counter(label: str) -> Markup:
+    """'第 {page} 页 / 共 {pages} 页' → `"第 " counter(page) " 页 / 共 " counter(pages) " 页"`."""
+    parts = []
+    for piece in re.split(r"(\{pages?\})", label):
+        if piece in ("{page}", "{pages}"):
+            parts.append(f"counter({piece[1:-1]})")
+        elif piece:
+            parts.append(f'"{css_string(piece)}"')
+    return Markup(" ".join(parts) or '""')
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["css_string"] = css_string
+    env.filters["css_counter"] = css_counter
+    return env
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
+def _mail_hosts(data: ReportData) -> list[HostSection]:
+    rank = {Status.abnormal: 0, Status.attention: 1, Status.ok: 2}
+    charted = [h for h in data.hosts if h.charts]
+    return sorted(charted, key=lambda h: (rank[h.status], h.score, h.hostname))[:MAIL_CHART_HOSTS]
+
+
+def build_charts(data: ReportData) -> dict[str, bytes]:
+    """Every chart of the report (language-free PNGs: build once, render in both languages)."""
+    from collector.reports import charts  # matplotlib only when there is something to draw
+
+    tz = ZoneInfo(data.cover.timezone)
+    out: dict[str, bytes] = {}
+    for h in data.hosts:
+        if h.series is not None:
+            out.update(charts.host_charts(h.host_id or h.hostname, h.series, tz))
+    return out
+
+
+def _safe_name(text: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\s]+', "-", text).strip("-")
+
+
+def render_html(data: ReportData, images: Mapping[str, bytes], *, inline: bool) -> str:
+    """The report as HTML: charts as data: URIs (`inline`) or cid: references (for the PDF)."""
+    t = report_texts(data.lang)
+
+    def img(cid: str) -> str:
+        png = images.get(cid)
+        if png is None:
+            return ""
+        return _data_uri(png) if inline else f"cid:{cid}"
+
+    context: dict[str, Any] = {
+        "d": data,
+        "t": t,
+        "img": img,
+        "html_lang": "zh-CN" if data.lang == "zh_CN" else "en",
+        "header_left": f"{data.cover.number} · {data.cover.customer.name}",
+        "header_right": t("report.header_right", {"period": data.cover.period_key}),
+        "page_label": t("report.page_label"),
+    }
+    return environment().get_template("report.html").render(context)
+
+
+def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
+    import weasyprint  # heavy; only the PDF needs it
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    class _ChartsOnly(URLFetcher):  # type: ignore[misc]
+        """Serves the report's own charts by Content-ID and refuses every other URL."""
+
+        def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+            png = images.get(url[4:]) if url.startswith("cid:") else None
+            if png is None:
+                raise ValueError(f"the report may not fetch {url!r}")
+            return URLFetcherResponse(url, png, {"Content-Type": "image/png"})
+
+    pdf: bytes = weasyprint.HTML(string=html_with_cids, url_fetcher=_ChartsOnly()).write_pdf()
+    return pdf
+
+
+def render(
+    data: ReportData, charts: Optional[Mapping[str, bytes]] = None, *, pdf: bool = True
+) -> Rendered:
+    """Everything one language of a report needs; pass `charts` to share them across languages."""
+    images = dict(charts) if charts is not None else build_charts(data)
+    t = report_texts(data.lang)
+    pdf_bytes = render_pdf(render_html(data, images, inline=False), images) if pdf else b""
+    mail_hosts = _mail_hosts(data)
+    mail_images = {c.cid: images[c.cid] for h in mail_hosts for c in h.charts if c.cid in images}
+    env = environment()
+    mail_context: dict[str, Any] = {
+        "d": data,
+        "t": t,
+        "img": lambda cid: f"cid:{cid}",
+        "html_lang": "zh-CN" if data.lang == "zh_CN" else "en",
+        "mail_hosts": mail_hosts,
+    }
+    names = {
+        "number": _safe_name(data.cover.number),
+        "period": _safe_name(data.cover.period_key),
+    }
+    return Rendered(
+        html=render_html(data, images, inline=True),
+        pdf=pdf_bytes,
+        mail_html=env.get_template("mail.html").render(mail_context),
+        mail_text=env.get_template("mail.txt").render(mail_context),
+        mail_images=mail_images,
+        subject=t(
+            "mail.subject",
+            {
+                "number": data.cover.number,
+                "customer": data.cover.customer.name,
+                "period": data.cover.period_key,
+            },
+        ),
+        attachment_name=t("mail.attachment_name", names),
+        attachment_ascii=f"inspection-report_{names['number']}_{names['period']}.pdf",
+        charts=images,
+    )
