@@ -134,7 +134,7 @@ def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
     import weasyprint  # heavy; only the PDF needs it
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    class _ChartsOnly(URLFetcher):  # type: ignore[misc]
+    class _ChartsOnly(URLFetcher):
         """Serves the report's own charts by Content-ID and refuses every other URL."""
 
         def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
