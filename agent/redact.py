@@ -33,7 +33,9 @@ configured keywords and patterns still apply, since someone asked for them expli
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Optional
 
@@ -43,6 +45,69 @@ from checks.model import CheckResult, InspectionRun
 
 MASK = "***"
 
+_FOLD = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
+"""ASCII-only lowercasing keeps every offset, so a match in the folded text marks the same span
+in the original; re.IGNORECASE costs about 15× more on typical log lines."""
+
+_WORD = frozenset(string.ascii_letters + string.digits + "_.-")
+_ALNUM = frozenset(string.ascii_letters + string.digits)
+_DIGITS = frozenset(string.digits)
+
+
+def _fold(text: str) -> str:
+    """str.lower() is fast but may change the length of non-ASCII text; translate never does."""
+    return text.lower() if text.isascii() else text.translate(_FOLD)
+
+
+def _before(text: str, i: int) -> str:
+    return text[i - 1] if i > 0 else ""
+
+
+def _after(text: str, i: int) -> str:
+    return text[i] if i < len(text) else ""
+
+
+Replace = Callable[["re.Match[str]", str], Optional[str]]
+"""(match, original text) → the replacement, or None to leave the match alone."""
+
+
+@dataclass(frozen=True)
+class _Rule:
+    pattern: re.Pattern[str]
+    replace: Replace
+    folded: bool = False
+    """Match against the ASCII-lowercased text (patterns written in lower case)."""
+    gate: Optional[Callable[[str], bool]] = None
+    """A cheap test of the (folded) text without which the rule cannot match."""
+
+    def apply(self, text: str, folded: str) -> str:
+        subject = folded if self.folded else text
+        if self.gate is not None and not self.gate(subject):
+            return text
+        parts: list[str] = []
+        last = 0
+        for m in self.pattern.finditer(subject):
+            new = self.replace(m, text)
+            if new is not None:
+                parts += (text[last : m.start()], new)
+                last = m.end()
+        if not parts:
+            return text
+        parts.append(text[last:])
+        return "".join(parts)
+
+
+def _mask_value(m: re.Match[str], text: str) -> str:
+    """Keep everything before the value (key, separator, scheme), mask the value, keep quotes."""
+    value = text[m.start("value") : m.end("value")]
+    quote = value[0] if value[:1] in ("'", '"') and len(value) > 1 and value[-1] == value[0] else ""
+    return f"{text[m.start() : m.start('value')]}{quote}{MASK}{quote}"
+
+
+def _mask(m: re.Match[str], text: str) -> str:
+    return MASK
+
+
 _PEM = re.compile(
     r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----"
     r"(?:.*?-----END (?P=label)-----|.*\Z)",
@@ -51,58 +116,89 @@ _PEM = re.compile(
 _PEM_BEGIN = re.compile(r"-----BEGIN (?P<label>[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?)-----")
 _PEM_END = re.compile(r"-----END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----")
 
+
+def _pem(m: re.Match[str], text: str) -> str:
+    label = m.group("label")
+    end = f"-----END {label}-----" if m.group(0).endswith(f"-----END {label}-----") else ""
+    return f"-----BEGIN {label}-----{MASK}{end}"
+
+
 _AUTH_HEADER = re.compile(
-    r"(?P<pre>(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
-    r"(?:(?:bearer|basic|digest|token|negotiate|ntlm|aws4-hmac-sha256)\s+)?)"
-    r"(?P<value>[^\s\"'][^\"'\r\n]*)",
-    re.IGNORECASE,
+    r"(?<![\w-])(?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?"
+    r"(?:(?:bearer|basic|digest|token|negotiate|ntlm|aws4-hmac-sha256)\s+)?"
+    r"(?P<value>[^\s\"'][^\"'\r\n]*)"
 )
-_BEARER = re.compile(r"(?P<pre>\bbearer\s+)(?P<value>[A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
-_URL_USERINFO = re.compile(r"(?P<pre>\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:)(?P<value>[^\s/]+)@")
+_BEARER = re.compile(r"\bbearer\s+(?P<value>[a-z0-9._~+/=-]{8,})")
+_URL_USERINFO = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s/:@]*:(?P<value>[^\s/]+)@")
+
+
+def _userinfo(m: re.Match[str], text: str) -> str:
+    return f"{text[m.start() : m.start('value')]}{MASK}@"
+
+
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 
-_SECRET_WORD = (
+_SECRET_WORDS = (
     r"passw(?:or)?d|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key"
     r"|credentials?|session[_-]?id|jsessionid|phpsessid"
 )
-_SHORT_WORD = r"pwd|pass|pw|auth|sig|signature|cookie"
+_SHORT_WORDS = frozenset(["pwd", "pass", "pw", "auth", "sig", "signature", "cookie"])
 _KEY_VALUE = re.compile(
-    r"(?P<pre>(?P<q>[\"']?)"
-    rf"(?:(?<![\w.-])[\w.-]{{0,40}}?(?:{_SECRET_WORD})[\w.-]{{0,40}}|(?<![\w.-])(?:{_SHORT_WORD}))"
-    r"(?P=q)\s*(?:=>|[:=])\s*)"
-    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[\"']?[^\s&\"'<>})\]]+)",
-    re.IGNORECASE,
+    rf"(?P<word>{_SECRET_WORDS}|{'|'.join(sorted(_SHORT_WORDS, key=len, reverse=True))})"
+    r"(?P<rest>[\w.-]{0,40})[\"']?\s*(?:=>|[:=])\s*"
+    r"(?P<value>\"(?:[^\"\\\n]|\\.)*\"|'[^'\n]*'|[\"']?[^\s&\"'<>})\]]+)"
 )
+
+
+def _key_value(m: re.Match[str], text: str) -> Optional[str]:
+    """A short word ('pass', 'auth') counts only as a whole key: not 'author=' or 'bypass='."""
+    if m.group("word") in _SHORT_WORDS and (m.group("rest") or _before(text, m.start()) in _WORD):
+        return None
+    return _mask_value(m, text)
+
+
 _CLI_FLAG = re.compile(
-    r"(?P<pre>(?<![\w-])--?(?:password|passwd|pass|token|secret|api-key|access-key)\s+)"
-    r"(?P<value>[^\s-]\S*)",
-    re.IGNORECASE,
+    r"(?<![\w-])--?(?:password|passwd|pass|token|secret|api-key|access-key)\s+(?P<value>[^\s-]\S*)"
 )
 _SQL_IDENTIFIED = re.compile(
-    r"(?P<pre>\bidentified\s+(?:with\s+\S+\s+)?by\s+(?:password\s+)?)(?P<value>'[^']*'|\"[^\"]*\"|\S+)",
-    re.IGNORECASE,
+    r"\bidentified\s+(?:with\s+\S+\s+)?by\s+(?:password\s+)?(?P<value>'[^']*'|\"[^\"]*\"|\S+)"
 )
-_KEY_HINT = re.compile(rf"{_SECRET_WORD}|{_SHORT_WORD}", re.IGNORECASE)
 
-_CLOUD_KEY_ID = re.compile(
-    r"(?<![A-Za-z0-9])(?P<prefix>(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA|ABIA|ACCA)(?=[A-Z0-9]{16}"
-    r"(?![A-Za-z0-9]))|LTAI(?=[A-Za-z0-9]{12,28}(?![A-Za-z0-9]))|AKID(?=[A-Za-z0-9]{32}(?![A-Za-z0-9])))"
-    r"[A-Za-z0-9]+"
-)
-_BASE64_RUN = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{40,}={0,2}(?![A-Za-z0-9+/=])")
+# One leading character class lets the regex engine skip ahead; the callback checks each
+# vendor's own length and alphabet.
+_CLOUD_KEY_ID = re.compile(r"(?:A(?:KIA|SIA|GPA|IDA|ROA|NPA|NVA|IPA|BIA|CCA|KID)|LTAI)[A-Za-z0-9]+")
+_AWS_REST = re.compile(r"[A-Z0-9]{16}")
 
-_ID_CARD = re.compile(r"(?<![0-9])[1-9][0-9]{16}[0-9Xx](?![0-9])")
+
+def _cloud_key(m: re.Match[str], text: str) -> Optional[str]:
+    key = m.group(0)
+    prefix, rest = key[:4], key[4:]
+    if _before(text, m.start()) in _ALNUM:
+        return None
+    if prefix == "LTAI":
+        ok = 12 <= len(rest) <= 28
+    elif prefix == "AKID":
+        ok = len(rest) == 32
+    else:
+        ok = _AWS_REST.fullmatch(rest) is not None
+    return prefix + MASK if ok else None
+
+
+_BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{40,}={0,2}")
+
+
+def _base64(m: re.Match[str], text: str) -> Optional[str]:
+    """Key material (a PEM body line, a bare secret key) but not a path: few slashes, mixed case."""
+    run = m.group(0)
+    mixed = any(c.isupper() for c in run) and any(c.islower() for c in run)
+    if mixed and any(c.isdigit() for c in run) and run.count("/") * 12 <= len(run):
+        return MASK
+    return None
+
+
+_ID_CARD = re.compile(r"[1-9][0-9]{16}[0-9Xx]")
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-
-_PHONE = re.compile(
-    r"(?<![0-9A-Za-z])(?P<cc>(?:\+|00)?86[- ]?)?"
-    r"(?P<head>1[3-9][0-9])[- ]?(?P<mid>[0-9]{4})[- ]?(?P<tail>[0-9]{4})(?![0-9A-Za-z])"
-)
-_EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])(?P<local>[A-Za-z0-9._%+-]+)@"
-    r"(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
-)
 
 
 def id_card_valid(number: str) -> bool:
@@ -119,60 +215,62 @@ def id_card_valid(number: str) -> bool:
     return 1900 <= born.year <= date.today().year
 
 
-def _keep_pre(m: re.Match[str]) -> str:
-    value = m.group("value")
-    quote = value[0] if value[:1] in ("'", '"') and len(value) > 1 and value[-1] == value[0] else ""
-    return f"{m.group('pre')}{quote}{MASK}{quote}"
-
-
-def _pem(m: re.Match[str]) -> str:
-    label = m.group("label")
-    end = f"-----END {label}-----" if m.group(0).endswith(f"-----END {label}-----") else ""
-    return f"-----BEGIN {label}-----{MASK}{end}"
-
-
-def _id_card(m: re.Match[str]) -> str:
+def _id_card(m: re.Match[str], text: str) -> Optional[str]:
     number = m.group(0)
-    return "*" * 14 + number[14:] if id_card_valid(number) else number
+    if _before(text, m.start()) in _DIGITS or _after(text, m.end()) in _DIGITS:
+        return None
+    return "*" * 14 + number[14:] if id_card_valid(number) else None
 
 
-def _phone(m: re.Match[str]) -> str:
-    return f"{m.group('cc') or ''}{m.group('head')}****{m.group('tail')}"
+def _has_long_token(size: int) -> Callable[[str], bool]:
+    return lambda text: any(len(token) >= size for token in text.split())
 
 
-def _email(m: re.Match[str]) -> str:
+_PHONE = re.compile(r"1[3-9][0-9](?P<sep>[- ]?)[0-9]{4}(?P=sep)[0-9]{4}")
+_COUNTRY_CODE = re.compile(r"(?:\+|00)?86[- ]?\Z")
+
+
+def _phone(m: re.Match[str], text: str) -> Optional[str]:
+    """A mobile number alone, or after +86 / 0086 / 86; never inside a longer run of characters."""
+    start = m.start()
+    code = _COUNTRY_CODE.search(text, max(0, start - 6), start)
+    if code is not None:
+        start = code.start()
+    if _before(text, start) in _ALNUM or _after(text, m.end()) in _ALNUM:
+        return None
+    digits = m.group(0).replace("-", "").replace(" ", "")
+    return f"{digits[:3]}****{digits[-4:]}"
+
+
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])(?P<local>[A-Za-z0-9._%+-]+)@"
+    r"(?P<domain>[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,})"
+)
+
+
+_KEY_WORDS = ("pass", "pw", "secret", "token", "key", "credential", "sess", "auth", "sig", "cookie")
+
+
+def _email(m: re.Match[str], text: str) -> str:
     return f"{m.group('local')[0]}{MASK}@{m.group('domain')}"
 
 
-def _base64(m: re.Match[str]) -> str:
-    """Key material (a PEM body line, a bare secret key) but not a path: few slashes, mixed case."""
-    run = m.group(0)
-    mixed = (
-        any(c.isupper() for c in run)
-        and any(c.islower() for c in run)
-        and any(c.isdigit() for c in run)
-    )
-    return MASK if mixed and run.count("/") * 12 <= len(run) else run
-
-
-Rule = tuple["re.Pattern[str]", Callable[["re.Match[str]"], str], Optional[Callable[[str], bool]]]
-
 # Order matters: whole blocks and headers first, so the generic key=value rule sees their masks.
-_BUILTIN: list[Rule] = [
-    (_PEM, _pem, lambda t: "-----BEGIN" in t),
-    (_AUTH_HEADER, _keep_pre, lambda t: "uthorization" in t or "UTHORIZATION" in t),
-    (_BEARER, _keep_pre, None),
-    (_URL_USERINFO, lambda m: f"{m.group('pre')}{MASK}@", lambda t: "://" in t),
-    (_JWT, lambda m: MASK, lambda t: "eyJ" in t),
-    (_KEY_VALUE, _keep_pre, lambda t: _KEY_HINT.search(t) is not None),
-    (_CLI_FLAG, _keep_pre, lambda t: "-" in t),
-    (_SQL_IDENTIFIED, _keep_pre, lambda t: "dentified" in t or "DENTIFIED" in t),
-    (_CLOUD_KEY_ID, lambda m: f"{m.group('prefix')}{MASK}", None),
-    (_BASE64_RUN, _base64, None),
-    (_ID_CARD, _id_card, None),
-    (_PHONE, _phone, None),
-    (_EMAIL, _email, lambda t: "@" in t),
-]
+_BUILTIN = (
+    _Rule(_PEM, _pem, gate=lambda t: "-----BEGIN" in t),
+    _Rule(_AUTH_HEADER, _mask_value, folded=True, gate=lambda t: "authorization" in t),
+    _Rule(_BEARER, _mask_value, folded=True, gate=lambda t: "bearer" in t),
+    _Rule(_URL_USERINFO, _userinfo, gate=lambda t: "://" in t),
+    _Rule(_JWT, _mask, gate=lambda t: "eyJ" in t),
+    _Rule(_KEY_VALUE, _key_value, folded=True, gate=lambda t: any(w in t for w in _KEY_WORDS)),
+    _Rule(_CLI_FLAG, _mask_value, folded=True, gate=lambda t: "-" in t),
+    _Rule(_SQL_IDENTIFIED, _mask_value, folded=True, gate=lambda t: "identified" in t),
+    _Rule(_CLOUD_KEY_ID, _cloud_key),
+    _Rule(_BASE64_RUN, _base64, gate=_has_long_token(40)),
+    _Rule(_ID_CARD, _id_card, gate=_has_long_token(18)),
+    _Rule(_PHONE, _phone),
+    _Rule(_EMAIL, _email, gate=lambda t: "@" in t),
+)
 
 
 class RedactionError(ValueError):
@@ -184,22 +282,25 @@ class Redactor:
 
     def __init__(self, config: Optional[RedactionConfig] = None) -> None:
         config = config or RedactionConfig()
-        self.rules: list[Rule] = list(_BUILTIN) if config.enabled else []
-        words = sorted({k for k in config.keywords if k}, key=len, reverse=True)
+        self.rules: list[_Rule] = list(_BUILTIN) if config.enabled else []
+        words = sorted({k.translate(_FOLD) for k in config.keywords if k}, key=len, reverse=True)
         if words:
-            keywords = re.compile("|".join(re.escape(w) for w in words), re.IGNORECASE)
-            self.rules.append((keywords, lambda m: MASK, None))
+            keywords = re.compile("|".join(re.escape(w) for w in words))
+            self.rules.append(_Rule(keywords, _mask, folded=True))
         for number, pattern in enumerate(config.patterns, start=1):
             try:
                 compiled = re.compile(pattern)
             except re.error as exc:
                 raise RedactionError(f"redaction.patterns[{number}] {pattern!r}: {exc}") from exc
-            self.rules.append((compiled, lambda m: MASK, None))
+            self.rules.append(_Rule(compiled, _mask))
 
     def redact(self, text: str) -> str:
-        for pattern, replace, worth_trying in self.rules:
-            if worth_trying is None or worth_trying(text):
-                text = pattern.sub(replace, text)
+        folded = _fold(text)
+        for rule in self.rules:
+            changed = rule.apply(text, folded)
+            if changed is not text:
+                text = changed
+                folded = _fold(text)
         return text
 
     def redact_lines(self, lines: Iterable[str]) -> list[str]:
