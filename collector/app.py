@@ -31,6 +31,7 @@ from collector.db.engine import Database
 from collector.ingest import IngestError
 from collector.metrics import Metrics
 from collector.settings import CollectorSettings, load_settings
+from collector.ui.routes import mount_console
 
 log = logging.getLogger("collector")
 
@@ -148,6 +149,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.alerting = Alerting.from_settings(database, settings)
     app.include_router(api_router)
     app.include_router(ops_router)
+    mount_console(app, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
