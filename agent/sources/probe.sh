@@ -36,8 +36,9 @@ main() {
 	exec 3>&1
 
 	hdr probe
-	printf 'version=1\nuid=%s\nsystemd=%s\nutc_offset=%s\nnow=%s\n' \
-		"$(id -u 2>/dev/null)" "$(systemd_running)" "$(date +%z)" "$(date +%s)"
+	printf 'version=1\nuid=%s\nsystemd=%s\nutc_offset=%s\nnow=%s\nshell=%s\n' \
+		"$(id -u 2>/dev/null)" "$(systemd_running)" "$(date +%z)" "$(date +%s)" \
+		"$(readlink /proc/$$/exe 2>/dev/null)"
 
 	# CPU first, while this probe is still idle, so its own work does not count as load.
 	run cpu.stat1 grep -E '^(cpu|btime) ' /proc/stat

@@ -13,6 +13,7 @@ logged or put into an error message.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
 import socket
@@ -25,6 +26,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import paramiko
 
 from agent.sources.ssh_known_hosts import HostKeyError, KnownHosts
+
+# Per-host errors are reported in the summary; paramiko's own tracebacks would only repeat them.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 DEFAULT_KEY_FILES = ("id_ed25519", "id_ecdsa", "id_rsa")
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
@@ -151,8 +155,10 @@ Prompt = Callable[[str], str]
 
 
 def terminal_prompt(text: str) -> str:
-    """Ask on the terminal without echo (getpass); the answer is never stored beyond the run."""
-    return getpass.getpass(text)
+    """Ask without echo (prompt on stderr, so --json output stays clean); kept for the run only."""
+    import click
+
+    return str(click.prompt(text.rstrip(": "), hide_input=True, err=True))
 
 
 class Credentials:
@@ -224,6 +230,9 @@ class Deadline:
         self.seconds = seconds
         self.end = time.monotonic() + seconds
 
+    def expired(self) -> bool:
+        return time.monotonic() >= self.end - 0.05
+
     def left(self) -> float:
         left = self.end - time.monotonic()
         if left <= 0:
@@ -285,8 +294,8 @@ def _handshake(
         transport.start_client(timeout=deadline.left())
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport.close()
-        if isinstance(exc, paramiko.SSHException) and "timeout" in str(exc).lower():
-            raise SshTimeout(f"{hop.label}: SSH handshake timed out") from None
+        if deadline.expired() or "timeout" in str(exc).lower():
+            raise SshTimeout(f"{hop.label}: SSH handshake timed out (no answer)") from None
         raise ConnectError(
             f"{hop.label}: SSH handshake failed: {exc or type(exc).__name__}"
         ) from None
