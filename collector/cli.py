@@ -18,6 +18,7 @@ COMMANDS = {
     "host": ("collector.cmd_host", "host"),
     "import-run": ("collector.cmd_import", "import_run"),
     "alert": ("collector.cmd_alert", "alert"),
+    "user": ("collector.cmd_user", "user"),
 }
 
 

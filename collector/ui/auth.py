@@ -86,14 +86,10 @@ def normalize_name(name: str) -> str:
     return name.strip().lower()
 
 
-def create_user(
-    session: Session,
-    name: str,
-    password: str,
-    role: Union[Role, str],
-    contracts: tuple[str, ...],
-    now: datetime,
-) -> User:
+def check_new_user(
+    session: Session, name: str, role: Union[Role, str], contracts: tuple[str, ...]
+) -> tuple[str, Role]:
+    """(log-in name, role) when such a user may be created; UserError says why not."""
     login = normalize_name(name)
     if not NAME_RE.fullmatch(login):
         raise UserError(
@@ -109,10 +105,22 @@ def create_user(
     missing = [c for c in contracts if get_contract(session, c) is None]
     if missing:
         raise UserError(f"no contract {', '.join(missing)}; import it first")
-    if len(password) < MIN_PASSWORD:
-        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
     if session.scalar(select(User.id).where(User.name == login)) is not None:
         raise UserError(f"user {login} exists already")
+    return login, chosen
+
+
+def create_user(
+    session: Session,
+    name: str,
+    password: str,
+    role: Union[Role, str],
+    contracts: tuple[str, ...],
+    now: datetime,
+) -> User:
+    login, chosen = check_new_user(session, name, role, contracts)
+    if len(password) < MIN_PASSWORD:
+        raise UserError(f"the password needs at least {MIN_PASSWORD} characters")
     user = User(
         name=login,
         password_hash=hash_password(password),
