@@ -9,6 +9,7 @@ checked out, and answers the way the real service would (errcode/code ≠ 0 for 
 from __future__ import annotations
 
 import base64
+import email
 import hashlib
 import hmac
 import json
@@ -17,6 +18,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
+from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Optional
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +31,7 @@ from checks.model import InspectionRun
 from collector.alerts.config import AlertDefaults
 from collector.alerts.engine import Alerting
 from collector.db.engine import Database
+from collector.settings import SmtpSettings
 from tests.collector.conftest import (  # noqa: F401  (fixtures shared with the collector tests)
     client,
     db,
@@ -177,8 +181,46 @@ def receivers() -> Iterator[Receivers]:
         thread.join()
 
 
-def alerting_for(database: Database, defaults: Optional[AlertDefaults] = None) -> Alerting:
-    return Alerting(database, defaults or AlertDefaults(), CONSOLE, 30)
+class Mailbox:
+    """aiosmtpd's handler: every message it accepted, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.rcpts: list[list[str]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        msg = email.message_from_bytes(envelope.content, _class=EmailMessage, policy=policy.SMTP)
+        assert isinstance(msg, EmailMessage)
+        self.messages.append(msg)
+        self.rcpts.append(list(envelope.rcpt_tos))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Mailbox, SmtpSettings]]:
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    port = free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield (
+            box,
+            SmtpSettings(
+                host="127.0.0.1", port=port, security="none", sender="alerts@vendor.example"
+            ),
+        )
+    finally:
+        controller.stop()
+
+
+def alerting_for(
+    database: Database,
+    defaults: Optional[AlertDefaults] = None,
+    smtp: Optional[SmtpSettings] = None,
+) -> Alerting:
+    return Alerting(database, defaults or AlertDefaults(), CONSOLE, 30, smtp or SmtpSettings())
 
 
 def disk_run(hostname: str, at: datetime, *, data: float, cpu: float = 10.0) -> InspectionRun:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Optional
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,11 +18,13 @@ from collector.db.engine import Database
 from collector.db.models import Finding, Host
 from collector.db.models_reports import OutboxRow
 from collector.ingest import HostRef, ingest_run
+from collector.settings import SmtpSettings
 from tests.alerts.conftest import (
     CONSOLE,
     DINGTALK_SECRET,
     DINGTALK_TOKEN,
     GENERIC_SECRET,
+    Mailbox,
     Receivers,
     alerting_for,
     disk_run,
@@ -42,12 +44,14 @@ def local(*args: int) -> datetime:
 class Site:
     """One contract with one enrolled host, ingesting runs and draining the outbox at `now`."""
 
-    def __init__(self, fx: Any, db: Database, number: str, extra: str) -> None:
+    def __init__(
+        self, fx: Any, db: Database, number: str, extra: str, smtp: Optional[SmtpSettings] = None
+    ) -> None:
         self.db = db
         self.number = fx.contract(number, extra)
         self.hostname = "app01"
         self.host_id, _ = fx.enroll(number, self.hostname)
-        self.alerting: Alerting = alerting_for(db)
+        self.alerting: Alerting = alerting_for(db, smtp=smtp)
 
     def ingest(self, at: datetime, *, data: float, cpu: float = 10.0) -> int:
         run = disk_run(self.hostname, at, data=data, cpu=cpu)
@@ -68,9 +72,11 @@ class Site:
 
 
 def test_p1_once_per_channel_over_ten_runs_then_resolved(
-    fx: Any, db: Database, receivers: Receivers
+    fx: Any, db: Database, receivers: Receivers, smtp: tuple[Mailbox, SmtpSettings]
 ) -> None:
-    site = Site(fx, db, "HT-A1", "[alerts]\n" + receivers.channels_toml())
+    box, smtp_settings = smtp
+    mail = '[[alerts.channels]]\nkind = "email"\nrecipients = ["desk@vendor.example"]\n'
+    site = Site(fx, db, "HT-A1", "[alerts]\n" + receivers.channels_toml() + mail, smtp_settings)
     t0 = local(2026, 3, 4, 10, 0)
     for i in range(10):
         at = t0 + timedelta(minutes=5 * i)
@@ -96,6 +102,10 @@ def test_p1_once_per_channel_over_ten_runs_then_resolved(
     assert dingtalk["msgtype"] == "markdown" and "HT-A1" in dingtalk["markdown"]["title"]
     feishu = receivers.of("feishu")[0].body
     assert feishu["msg_type"] == "interactive" and "HT-A1" in json_text(feishu)
+    assert len(box.messages) == 1 and box.rcpts[0] == ["desk@vendor.example"]
+    mail_text = box.messages[0].get_body(("plain",))
+    assert mail_text is not None and "2026-03-04 12:00" in mail_text.get_content()
+    assert "HT-A1" in str(box.messages[0]["Subject"])
 
     # The problem goes away: one resolved notice per channel, then silence.
     later = t0 + timedelta(hours=1)
@@ -105,6 +115,7 @@ def test_p1_once_per_channel_over_ten_runs_then_resolved(
     site.tick(later + timedelta(minutes=6))
     for channel in ("wecom", "dingtalk", "feishu", "webhook"):
         assert len(receivers.of(channel)) == 2, channel
+    assert len(box.messages) == 2
     resolved = receivers.of("webhook")[1].body
     assert resolved["event"] == "resolved"
     assert {i["check"] for i in resolved["items"]} == {"disk.usage", "cpu.usage"}
