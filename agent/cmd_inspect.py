@@ -7,7 +7,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import click
 from rich.console import Console
@@ -17,9 +17,13 @@ from agent.window import make_window
 from checks.model import InspectionRun, Source
 from checks.text import lang_from_environment, normalize_lang
 
+if TYPE_CHECKING:
+    from agent.settings import AgentSettings
+
 
 EXIT_USAGE = 64  # sysexits EX_USAGE: 0–3 are taken by the severities
 EXIT_CONFIG = 78  # sysexits EX_CONFIG
+EXIT_NOT_DELIVERED = 75  # sysexits EX_TEMPFAIL: --ship spooled the run but could not deliver it
 
 
 class UsageError(click.UsageError):
@@ -58,11 +62,13 @@ def inspect(
     logs: Tuple[str, ...],
     config_path: Optional[Path],
     lang: Optional[str],
+    ship: bool,
 ) -> None:
     """Inspect this host now and print the report.
 
     Exit status: 0 ok/info, 1 warning, 2 critical, 3 unknown (a check could not run),
-    64 bad usage, 78 bad config file.
+    64 bad usage, 78 bad config file, 75 with --ship when the run could not be delivered
+    (it stays in the spool and the daemon delivers it later).
     """
     from agent.inspect import build_run  # heavy imports only when inspecting
 
@@ -76,6 +82,7 @@ def inspect(
         raise ConfigFileError(str(exc)) from exc
     language = normalize_lang(lang or config.lang or lang_from_environment())
     try:
+        settings = _agent_settings(config_path) if ship else None
         run = build_run(
             config,
             window,
@@ -83,6 +90,7 @@ def inspect(
             config_path=config_path,
             extra_logs=logs,
             source=Source.bundle if output else Source.agent,
+            state_dir=settings.state_dir if settings else None,
         )
     except ConfigError as exc:
         raise ConfigFileError(str(exc)) from exc
@@ -96,7 +104,29 @@ def inspect(
         print_run(run, Console(width=None if sys.stdout.isatty() else 140))
     else:
         click.echo(str(output), err=True)
+    if settings is not None and not _ship(run, settings):
+        sys.exit(EXIT_NOT_DELIVERED)
     sys.exit(run.worst().exit_code)
+
+
+def _agent_settings(config_path: Optional[Path]) -> "AgentSettings":
+    from agent.settings import AgentSettings
+
+    return AgentSettings.load(config_path)
+
+
+def _ship(run: InspectionRun, settings: "AgentSettings") -> bool:
+    from agent.ship import ship_run
+
+    result = ship_run(run, settings)
+    delivered = result.spooled and not result.error and result.pending == 0
+    click.echo(
+        f"run {run.run_id}: "
+        + ("delivered" if delivered else f"not delivered ({result.error or 'dropped'})")
+        + f"; {result.pending} record(s) waiting in the spool",
+        err=True,
+    )
+    return delivered
 
 
 def _write_atomically(path: Path, text: str) -> None:
