@@ -29,4 +29,4 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         command: Any = getattr(importlib.import_module(target[0]), target[1])
-        return command  # type: ignore[no-any-return]
+        return command
