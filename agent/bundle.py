@@ -39,7 +39,7 @@ PYTHON=${PYTHON:-python3}
 "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 9))' \
   || { echo "install.sh: $PYTHON is older than 3.9; set PYTHON=/path/to/python3.9+" >&2; exit 1; }
 "$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
-  || { echo "install.sh: $PYTHON lacks venv/ensurepip (Debian: apt install python3-venv)" >&2; exit 1; }
+  || { echo "install.sh: $PYTHON lacks venv (Debian: apt install python3-venv)" >&2; exit 1; }
 if ! id xunjian >/dev/null 2>&1; then
   useradd --system --home-dir /var/lib/xunjian --no-create-home --shell /usr/sbin/nologin xunjian
 fi
@@ -55,7 +55,7 @@ fi
 install -m 0644 "$HERE/xunjian-agent.service" /etc/systemd/system/xunjian-agent.service
 [ -d /run/systemd/system ] && systemctl daemon-reload || true
 echo "installed xunjian-agent $(cat "$HERE/VERSION") in $PREFIX"
-echo "next: sudo -u xunjian $PREFIX/venv/bin/xunjian-agent enroll https://COLLECTOR:8443 --token TOKEN"
+echo "next: runuser -u xunjian -- $PREFIX/venv/bin/xunjian-agent enroll URL --token TOKEN"
 echo "      systemctl enable --now xunjian-agent"
 """
 
@@ -76,7 +76,7 @@ if [ "${1:-}" = "--purge" ]; then
   userdel xunjian 2>/dev/null || true
   echo "xunjian-agent removed with its config, state and user"
 else
-  echo "xunjian-agent removed; kept /etc/xunjian/agent.toml and /var/lib/xunjian (--purge removes them)"
+  echo "xunjian-agent removed; kept /etc/xunjian and /var/lib/xunjian (--purge removes them)"
 fi
 """
 
