@@ -54,7 +54,7 @@ test: system-deps $(VENV)/.stamp $(VENV39)/.stamp
 	$(MAKE) pytest
 
 demo: $(VENV)/.stamp
-	$(VENV)/bin/python -m demo
+	$(VENV)/bin/python -m collector.demo
 
 bundle: $(VENV)/.stamp
 	$(VENV)/bin/python -m agent.bundle
