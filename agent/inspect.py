@@ -96,9 +96,9 @@ def build_run(
         "history": lambda: history_of(window, state_dir),
     }
     values, errors = gather(sections)
-    facts = facts.model_copy(update={**values, "errors": {**facts.errors, **errors}})
-    facts = redactor.redact_facts(facts)
-    results = redactor.redact_results(render(evaluate(facts, resolver), lang))
+    facts = redactor.redact_facts(
+        facts.model_copy(update={**values, "errors": {**facts.errors, **errors}})
+    )
     return InspectionRun(
         source=source,
         agent_version=__version__,
@@ -106,5 +106,5 @@ def build_run(
         host=host_identity(),
         window=window,
         facts=facts,
-        results=results,
+        results=redactor.redact_results(render(evaluate(facts, resolver), lang)),
     )
