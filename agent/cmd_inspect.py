@@ -54,6 +54,11 @@ class ConfigFileError(click.ClickException):
 @click.option(
     "--lang", type=click.Choice(["zh", "zh_CN", "en"]), help="Language (default: locale)."
 )
+@click.option(
+    "--ship",
+    is_flag=True,
+    help="Spool the run and deliver it to the enrolled collector now (checks an install).",
+)
 def inspect(
     as_json: bool,
     output: Optional[Path],
