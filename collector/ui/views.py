@@ -532,7 +532,6 @@ def _identity(f: Fmt, host: Host) -> list[tuple[str, str]]:
 
 def _charts(session: Session, f: Fmt, host: Host, contract: Contract) -> list[Chart]:
     """The last 24 h of samples drawn by the reports' chart code (PNG, inlined as data: URIs)."""
-    from collector.reports.charts import host_charts  # matplotlib only when drawing
     from collector.reports.data import _series, chart_cid
     from collector.reports.load import _samples
 
@@ -546,6 +545,8 @@ def _charts(session: Session, f: Fmt, host: Host, contract: Contract) -> list[Ch
     series = _series(_samples(session, host.id, day))
     if series is None:
         return []
+    from collector.reports.charts import host_charts  # matplotlib only when there is a chart
+
     pngs = host_charts(host.id, series, contract.tz)
     out = []
     for kind in ("cpu", "memory", "load", "disk"):
