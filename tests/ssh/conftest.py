@@ -46,7 +46,7 @@ class Sshd:
     port: int
     host_key_line: str
     log: Path
-    proc: subprocess.Popen  # type: ignore[type-arg]
+    proc: "subprocess.Popen[bytes]"
 
     def known_hosts_line(self) -> str:
         return f"[127.0.0.1]:{self.port} {self.host_key_line}\n"

@@ -192,7 +192,7 @@ def test_parity_with_the_local_psutil_source() -> None:
     )
 
 
-def _changed_meanwhile(local: FactSet, probe: FactSet) -> set:  # type: ignore[type-arg]
+def _changed_meanwhile(local: FactSet, probe: FactSet) -> "set[tuple[str, str, int]]":
     """Listening sockets of short-lived test servers of other suites may come and go."""
     assert local.ports is not None and probe.ports is not None
     ours = {(p.proto, p.address, p.port) for p in probe.ports}
