@@ -37,8 +37,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 FRIDAY_1750 = datetime(2026, 3, 6, 17, 50, tzinfo=SHANGHAI).astimezone(timezone.utc)
 
 
-def local(*args: int) -> datetime:
-    return datetime(*args, tzinfo=SHANGHAI).astimezone(timezone.utc)  # type: ignore[misc]
+def local(year: int, month: int, day: int, hour: int, minute: int) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=SHANGHAI).astimezone(timezone.utc)
 
 
 class Site:
@@ -266,8 +266,8 @@ def test_dead_channels_do_not_hold_up_the_others(
 
     # Later drains retry only the refused one, with backoff, and never the failed ones.
     site.drain(t0 + timedelta(minutes=1))
-    states = {r.key.rsplit("/", 1)[1]: (r.state, r.attempts) for r in site.rows()}
-    assert states["refused"] == ("pending", 2) and states["bad"] == ("failed", 1)
+    again = {r.key.rsplit("/", 1)[1]: (r.state, r.attempts) for r in site.rows()}
+    assert again["refused"] == ("pending", 2) and again["bad"] == ("failed", 1)
 
 
 def test_digest_once_a_day_at_its_time(fx: Any, db: Database, receivers: Receivers) -> None:
