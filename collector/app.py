@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent import __version__
 from collector.alerts.engine import Alerting
 from collector.api import router as api_router
+from collector.api.body import add_components
 from collector.api.ops import router as ops_router
 from collector.db.engine import Database
 from collector.ingest import IngestError
@@ -63,6 +64,10 @@ class BodyLimit:
         encoding = headers.get("content-encoding", "identity").strip().lower()
         if encoding not in ("identity", "gzip"):
             await _reply(scope, receive, send, 415, "Content-Encoding must be gzip or identity")
+            return
+        if "\x00" in scope["path"] or b"%00" in scope.get("query_string", b""):
+            # PostgreSQL text cannot hold NUL; no identifier or filter here contains one.
+            await _reply(scope, receive, send, 422, "NUL characters are not allowed in the URL")
             return
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > self.max_bytes:
@@ -148,6 +153,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.metrics = metrics
     app.state.alerting = Alerting.from_settings(database, settings)
     app.include_router(api_router)
+    add_components(app)
     app.include_router(ops_router)
     mount_console(app, settings)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request
 from sqlalchemy import insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from checks.wire import Heartbeat, HeartbeatReply, SampleBatch
+from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, SampleReceipt
 from collector.auth import Agent, Db
 from collector.availability import observe, silence_for
@@ -22,8 +25,18 @@ def _locked_host(session: Session, host_id: str) -> Host:
     return session.scalars(select(Host).where(Host.id == host_id).with_for_update()).one()
 
 
-@router.post("/samples", response_model=SampleReceipt, responses=ERRORS)
-def post_samples(batch: SampleBatch, request: Request, db: Db, who: Agent) -> SampleReceipt:
+@router.post(
+    "/samples",
+    response_model=SampleReceipt,
+    responses=ERRORS,
+    openapi_extra=documented(SampleBatch),
+)
+def post_samples(
+    batch: Annotated[SampleBatch, Depends(json_body(SampleBatch))],
+    request: Request,
+    db: Db,
+    who: Agent,
+) -> SampleReceipt:
     """Idempotent by batch_id; a sample whose (host, time) is already stored is skipped."""
     assert who.host_id is not None
     batch_id = str(batch.batch_id)
@@ -83,8 +96,15 @@ def post_samples(batch: SampleBatch, request: Request, db: Db, who: Agent) -> Sa
     return SampleReceipt(batch_id=batch.batch_id, samples=len(rows), stored=stored)
 
 
-@router.post("/heartbeat", response_model=HeartbeatReply, responses=ERRORS)
-def post_heartbeat(beat: Heartbeat, request: Request, db: Db, who: Agent) -> HeartbeatReply:
+@router.post(
+    "/heartbeat",
+    response_model=HeartbeatReply,
+    responses=ERRORS,
+    openapi_extra=documented(Heartbeat),
+)
+def post_heartbeat(
+    beat: Annotated[Heartbeat, Depends(json_body(Heartbeat))], request: Request, db: Db, who: Agent
+) -> HeartbeatReply:
     """A sign of life; the answer says whether an engineer asked for an inspection now."""
     assert who.host_id is not None
     settings = request.app.state.settings

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException
 from sqlalchemy import select, update
 
 from checks.wire import EnrollRequest, EnrollResponse
+from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS
 from collector.auth import HOST_PREFIX, Db, digest, new_secret
 from collector.db.models import EnrollToken, Host
@@ -15,8 +18,16 @@ from collector.ingest import new_host
 router = APIRouter(tags=["agents"])
 
 
-@router.post("/enroll", response_model=EnrollResponse, status_code=201, responses=ERRORS)
-def enroll(body: EnrollRequest, db: Db) -> EnrollResponse:
+@router.post(
+    "/enroll",
+    response_model=EnrollResponse,
+    status_code=201,
+    responses=ERRORS,
+    openapi_extra=documented(EnrollRequest),
+)
+def enroll(
+    body: Annotated[EnrollRequest, Depends(json_body(EnrollRequest))], db: Db
+) -> EnrollResponse:
     """Re-enrolling a hostname that is already live under the contract (a reinstall) keeps the
     host and its history and replaces its credential."""
     now = utcnow()

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Optional
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import select
 
 from checks.model import Severity
+from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, NOT_FOUND, AckRequest, FindingOut
 from collector.auth import Db, Engineer, Reader
 from collector.db.models import Finding
@@ -44,9 +45,17 @@ def list_findings(
 
 
 @router.post(
-    "/findings/{finding_id}/ack", response_model=FindingOut, responses={**ERRORS, **NOT_FOUND}
+    "/findings/{finding_id}/ack",
+    response_model=FindingOut,
+    responses={**ERRORS, **NOT_FOUND},
+    openapi_extra=documented(AckRequest),
 )
-def acknowledge(finding_id: int, body: AckRequest, db: Db, who: Engineer) -> FindingOut:
+def acknowledge(
+    finding_id: int,
+    body: Annotated[AckRequest, Depends(json_body(AckRequest))],
+    db: Db,
+    who: Engineer,
+) -> FindingOut:
     """The first acknowledgement counts (response times are measured on it); repeating it
     changes nothing."""
     with db.write() as session:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from checks.model import InspectionRun
 from checks.wire import RunReceipt
 from collector.alerts.engine import after_ingest
+from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, Principal, Reader, Role, principal
 from collector.db.models import Run
@@ -24,6 +25,7 @@ router = APIRouter(tags=["runs"])
     "/runs",
     response_model=RunReceipt,
     status_code=201,
+    openapi_extra=documented(InspectionRun),
     responses={
         **ERRORS,
         **NOT_FOUND,
@@ -32,7 +34,7 @@ router = APIRouter(tags=["runs"])
     },
 )
 def post_run(
-    run: InspectionRun,
+    run: Annotated[InspectionRun, Depends(json_body(InspectionRun))],
     request: Request,
     response: Response,
     db: Db,

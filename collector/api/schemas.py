@@ -27,6 +27,7 @@ class Problem(_Out):
 ERRORS: dict[Union[int, str], dict[str, Any]] = {
     code: {"model": Problem, "description": text}
     for code, text in (
+        (400, "body is not valid gzip"),
         (401, "unknown, missing or revoked credential"),
         (403, "not allowed for this credential"),
         (413, "body over the size limit (after decompression)"),

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Optional
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Float,
     ForeignKey,
@@ -203,7 +204,7 @@ class SampleRow(Base):
     disk_write_bytes_per_s: Mapped[Optional[float]] = mapped_column(Float)
     net_rx_bytes_per_s: Mapped[Optional[float]] = mapped_column(Float)
     net_tx_bytes_per_s: Mapped[Optional[float]] = mapped_column(Float)
-    processes: Mapped[Optional[int]] = mapped_column(Integer)
+    processes: Mapped[Optional[int]] = mapped_column(BigInteger)
     mounts: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
 
 
@@ -225,7 +226,7 @@ class GapRow(Base):
     gap_id: Mapped[str] = mapped_column(String(36), primary_key=True)
     host_id: Mapped[str] = mapped_column(ForeignKey("hosts.id"), index=True)
     kind: Mapped[str] = mapped_column(String(10), comment="samples | runs")
-    dropped: Mapped[int] = mapped_column(Integer)
+    dropped: Mapped[int] = mapped_column(BigInteger)
     first_at: Mapped[Optional[datetime]]
     last_at: Mapped[Optional[datetime]]
     received_at: Mapped[datetime]

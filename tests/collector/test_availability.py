@@ -21,14 +21,21 @@ M = timedelta(minutes=1)
 
 def _sample(at: datetime) -> dict[str, Any]:
     return {
-        "at": at.isoformat(), "cpu_percent": 5, "load1": 0.1, "load5": 0.1, "load15": 0.1,
-        "memory_percent": 30, "swap_percent": 0,
+        "at": at.isoformat(),
+        "cpu_percent": 5,
+        "load1": 0.1,
+        "load5": 0.1,
+        "load15": 0.1,
+        "memory_percent": 30,
+        "swap_percent": 0,
     }
 
 
 def _downtime(db: Database, host_id: str) -> list[tuple[datetime, datetime | None]]:
     with db.read() as s:
-        rows = s.scalars(select(Downtime).where(Downtime.host_id == host_id).order_by(Downtime.start))
+        rows = s.scalars(
+            select(Downtime).where(Downtime.host_id == host_id).order_by(Downtime.start)
+        )
         return [(d.start, d.end) for d in rows]
 
 
@@ -48,7 +55,9 @@ def test_silence_longer_than_contract_is_downtime(
 ) -> None:
     host_id, auth = agent
     for minutes in (1, 2, 3, 33, 34):  # 30 minutes without a word between 3 and 33
-        r = client.post("/api/v1/heartbeat", json={"at": (T0 + minutes * M).isoformat()}, headers=auth)
+        r = client.post(
+            "/api/v1/heartbeat", json={"at": (T0 + minutes * M).isoformat()}, headers=auth
+        )
         assert r.status_code == 200
     assert _downtime(db, host_id) == [(T0 + 3 * M, T0 + 33 * M)]
     with db.read() as s:
@@ -90,7 +99,9 @@ def test_sweep_opens_a_silence_and_the_next_sign_of_life_closes_it(
     assert _downtime(db, host_id) == [(T0 + M, T0 + 50 * M)]
 
 
-def test_hosts_without_agent_have_no_availability(fx: Fixture, client: TestClient, db: Database) -> None:
+def test_hosts_without_agent_have_no_availability(
+    fx: Fixture, client: TestClient, db: Database
+) -> None:
     fx.contract("C-1")
     key = bearer(fx.api_key("engineer"))
     from tests.collector.conftest import make_run, run_json
