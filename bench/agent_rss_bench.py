@@ -3,9 +3,10 @@
     .venv39/bin/python bench/agent_rss_bench.py --minutes 10
 
 Part 1 runs both side by side for --minutes at 60 s sampling (node_exporter is scraped every 60 s,
-the way Prometheus would use it; the agent heartbeats every 60 s, ships samples every 300 s and is
-asked for one inspection through a heartbeat reply after two minutes). Every second it reads RSS
-of both and of any agent worker; CPU is process time over wall time after a 30 s warm-up.
+the way Prometheus would use it; the agent heartbeats every 60 s and ships samples every 300 s: the steady state). Four times a
+second it reads RSS of both and of any agent worker; CPU is process time over wall time after a
+30 s warm-up, for the resident alone and with its reaped workers. Then one inspection worker
+(the daily 08:00 job, here asked for through a heartbeat reply) is measured on its own.
 Part 2 fills a spool with 64 MiB of runs and sample batches and times `python -m agent.worker
 flush --force` delivering it to a real HTTP server on loopback (tests/agent/stub_collector.py,
 which validates every body with the same pydantic models as the collector).
@@ -94,7 +95,6 @@ def footprint(minutes: float) -> Dict[str, object]:
     warm = start + 30
     cpu0 = None
     next_scrape = warm  # node_exporter needs a moment to listen
-    asked = False
     try:
         while time.monotonic() - start < minutes * 60:
             now = time.monotonic()
@@ -104,11 +104,6 @@ def footprint(minutes: float) -> Dict[str, object]:
                 with urllib.request.urlopen(f"http://127.0.0.1:{ne_port}/metrics", timeout=10) as r:
                     r.read()
                 next_scrape += 60
-            if not asked and now - start > 120:
-                stub.reply = {"inspect_now": True}
-                asked = True
-            elif asked and stub.reply and stub.posts["heartbeat"] and now - start > 185:
-                stub.reply = {}
             if now >= warm:
                 rss["agent"].append(a.memory_info().rss)
                 rss["node_exporter"].append(n.memory_info().rss)
@@ -141,6 +136,7 @@ def footprint(minutes: float) -> Dict[str, object]:
             / wall,
             "ne_cpu_pct": 100 * ((ncn.user + ncn.system) - (nc.user + nc.system)) / wall,
             "worker_peak_rss_mib": {k: v / 2**20 for k, v in worker_peak.items()},
+            "inspection": inspection(stub, a),
             "runs_stored": len(stub.runs),
             "samples_stored": len(stub.sample_times()),
             "heartbeats": stub.posts["heartbeat"],
@@ -154,6 +150,29 @@ def footprint(minutes: float) -> Dict[str, object]:
     result["agent_log_tail"] = (state / "agent.log").read_text()[-600:]
     shutil.rmtree(state, ignore_errors=True)
     return result
+
+
+def inspection(stub: StubCollector, agent: psutil.Process) -> Dict[str, float]:
+    """Ask for one inspection through the heartbeat reply; peak RSS and CPU of that worker."""
+    before = len(stub.runs)
+    stub.reply = {"inspect_now": True}
+    peak, cpu, start = 0, 0.0, time.monotonic()
+    while len(stub.runs) == before and time.monotonic() - start < 300:
+        for child in agent.children():
+            try:
+                if "inspect" in child.cmdline():
+                    stub.reply = {}
+                    peak = max(peak, child.memory_info().rss)
+                    t = child.cpu_times()
+                    cpu = max(cpu, t.user + t.system)
+            except psutil.Error:
+                pass
+        time.sleep(0.1)
+    return {
+        "peak_rss_mib": peak / 2**20,
+        "cpu_seconds": cpu,
+        "wall_seconds": time.monotonic() - start,
+    }
 
 
 def drain(total_bytes: int) -> Dict[str, object]:
