@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Dict, List, Type
 
 from checks.rules import (
+    apperrors,
     backup,
     certs,
     coredumps,
@@ -14,6 +15,9 @@ from checks.rules import (
     forecast,
     history,
     http,
+    kernel,
+    logins,
+    logs,
     memory,
     ports,
     processes,
@@ -37,9 +41,13 @@ CATALOG: List[CheckSpec] = [
     *certs.CHECKS,
     *backup.CHECKS,
     *http.CHECKS,
+    *logs.CHECKS,
+    *kernel.CHECKS,
     *coredumps.CHECKS,
     *service_events.CHECKS,
+    *apperrors.CHECKS,
     *history.CHECKS,
+    *logins.CHECKS,
     *forecast.CHECKS,
 ]
 
