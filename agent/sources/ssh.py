@@ -292,6 +292,8 @@ def _handshake(
     options.key_types = known_hosts.preferred_algorithms(hop.host, hop.port, options.key_types)
     try:
         transport.start_client(timeout=deadline.left())
+        # start_client returns quietly when its timeout passes; this raises then.
+        key = transport.get_remote_server_key()
     except (paramiko.SSHException, EOFError, OSError) as exc:
         transport.close()
         if deadline.expired() or "timeout" in str(exc).lower():
@@ -299,7 +301,6 @@ def _handshake(
         raise ConnectError(
             f"{hop.label}: SSH handshake failed: {exc or type(exc).__name__}"
         ) from None
-    key = transport.get_remote_server_key()
     try:
         known_hosts.verify(hop.host, hop.port, key.get_name(), key.asbytes())
     except HostKeyError as exc:

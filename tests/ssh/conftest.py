@@ -120,7 +120,14 @@ class SshLab:
         return path
 
     def env(self) -> Dict[str, Optional[str]]:
-        return {"HOME": str(self.home), "SSH_AUTH_SOCK": None, "LANG": "C.UTF-8", "LC_ALL": None}
+        # A wide console keeps each summary row on one line for the assertions.
+        return {
+            "HOME": str(self.home),
+            "SSH_AUTH_SOCK": None,
+            "LANG": "C.UTF-8",
+            "LC_ALL": None,
+            "COLUMNS": "400",
+        }
 
     def stop(self) -> None:
         for server in self.servers:
