@@ -118,8 +118,13 @@ def enqueue(
     }
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
-    return bool(session.execute(stmt).rowcount)  # type: ignore[attr-defined]
+    stmt = (
+        insert(OutboxRow)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["key"])
+        .returning(OutboxRow.id)
+    )
+    return session.execute(stmt).scalar() is not None  # (rowcount is -1 here on psycopg)
 
 
 def _due(now: datetime) -> Any:

@@ -81,14 +81,10 @@ def claim(
             insert(ReportRow)
             .values(**values)
             .on_conflict_do_nothing(index_elements=["contract", "period_key"])
+            .returning(ReportRow.id)
         )
-        if session.execute(stmt).rowcount:  # type: ignore[attr-defined]
-            inserted = session.scalar(
-                select(ReportRow.id).where(
-                    ReportRow.contract == contract.number, ReportRow.period_key == period.key
-                )
-            )
-            assert inserted is not None
+        inserted = session.execute(stmt).scalar()  # (rowcount is -1 here on psycopg)
+        if inserted is not None:
             return inserted, 1
         row = session.scalars(
             select(ReportRow).where(
