@@ -40,7 +40,9 @@ REPORTING_RUN_AGE = timedelta(hours=24)
 RUN_HISTORY = 30
 RESOLVED_SHOWN = 10
 EVIDENCE_SHOWN = 20
-PROBLEMS = (Severity.critical.value, Severity.warning.value, Severity.unknown.value)
+PROBLEMS = (Severity.critical.value, Severity.warning.value)
+"""Open findings that are problems; `unknown` ones (a check could not run) are listed apart."""
+OPEN_KINDS = (*PROBLEMS, Severity.unknown.value)
 
 
 class PageError(Exception):
@@ -98,9 +100,10 @@ class Fmt:
             for level, limit in (("warning", th.warning), ("critical", th.critical))
             if limit is not None
         ]
-        return self.t(
-            "ui.threshold", {"limits": " / ".join(parts) or "—", "provenance": th.provenance}
-        )
+        kind, _, name = th.provenance.partition(":")
+        key = f"ui.provenance.{kind}"
+        source = self.t(key, {"name": name}) if self.t.has(key) else th.provenance
+        return self.t("ui.threshold", {"limits": " / ".join(parts) or "—", "provenance": source})
 
 
 # ------------------------------------------------------------------------------------ scope
@@ -158,10 +161,16 @@ class HostLine:
     worst: Optional[str]
     worst_text: str
     open_findings: int
+    unknown: int
 
 
 def _host_line(
-    session: Session, f: Fmt, host: Host, contract: Contract, silence_default: int, open_n: int
+    session: Session,
+    f: Fmt,
+    host: Host,
+    contract: Contract,
+    silence_default: int,
+    counts: Counter[str],
 ) -> HostLine:
     watched = host.credential_sha256 is not None and host.revoked_at is None
     silent = watched and f.now - (host.last_seen_at or host.enrolled_at) > silence_for(
@@ -181,12 +190,13 @@ def _host_line(
         silent=silent,
         reporting=(watched and not silent) or recent_run,
         last_seen=f.dt(host.last_seen_at, contract.tz),
-        last_seen_ago=f.ago(host.last_seen_at) if watched else "",
+        last_seen_ago=f.ago(host.last_seen_at) if watched and host.last_seen_at else "",
         last_run=f.dt(host.last_run_at, contract.tz),
         last_run_ago=f.ago(host.last_run_at),
         worst=worst,
         worst_text=f.sev(worst) if worst else "—",
-        open_findings=open_n,
+        open_findings=sum(counts[s] for s in PROBLEMS),
+        unknown=counts[Severity.unknown.value],
     )
 
 
@@ -200,13 +210,17 @@ def _live_hosts(session: Session, number: str) -> list[Host]:
     )
 
 
-def _open_counts(session: Session, number: str) -> dict[str, int]:
+def _open_counts(session: Session, number: str) -> dict[str, Counter[str]]:
+    """host id → severity → open findings."""
     rows = session.execute(
-        select(Finding.host_id, func.count())
-        .where(Finding.contract == number, Finding.state == "open", Finding.severity.in_(PROBLEMS))
-        .group_by(Finding.host_id)
+        select(Finding.host_id, Finding.severity, func.count())
+        .where(Finding.contract == number, Finding.state == "open")
+        .group_by(Finding.host_id, Finding.severity)
     ).all()
-    return {host_id: int(n) for host_id, n in rows}
+    out: dict[str, Counter[str]] = {}
+    for host_id, severity, n in rows:
+        out.setdefault(host_id, Counter())[severity] = int(n)
+    return out
 
 
 def _missing(contract: Contract, hosts: list[Host]) -> list[str]:
@@ -269,7 +283,9 @@ class ContractCard:
     missing: list[str]
     worst: Optional[str]
     worst_text: str
+    worst_finding: Optional[FindingLine]
     open_findings: int
+    unknown: int
     fulfilment: Fulfilment
 
 
@@ -282,31 +298,38 @@ def _expiry(f: Fmt, contract: Contract) -> tuple[int, Optional[str]]:
     return days, None
 
 
-def _worst(counts: Counter[str]) -> Optional[str]:
-    present = [Severity(s) for s, n in counts.items() if n]
-    return max(present, key=lambda s: s.rank).value if present else None
-
-
 def contract_card(
     session: Session, f: Fmt, contract: Contract, silence_default: int
 ) -> tuple[ContractCard, list[HostLine], list[Host]]:
     hosts = _live_hosts(session, contract.number)
     opened = _open_counts(session, contract.number)
     lines = [
-        _host_line(session, f, h, contract, silence_default, opened.get(h.id, 0)) for h in hosts
+        _host_line(session, f, h, contract, silence_default, opened.get(h.id, Counter()))
+        for h in hosts
     ]
-    severities: Counter[str] = Counter(
-        session.scalars(
-            select(Finding.severity).where(
-                Finding.contract == contract.number,
-                Finding.state == "open",
-                Finding.severity.in_(PROBLEMS),
-            )
+    problems = session.scalars(
+        select(Finding).where(
+            Finding.contract == contract.number,
+            Finding.state == "open",
+            Finding.severity.in_(PROBLEMS),
         )
+    ).all()
+    worst_row = min(
+        problems, key=lambda x: (-Severity(x.severity).rank, x.first_seen, x.id), default=None
+    )
+    worst = (
+        finding_line(
+            f,
+            worst_row,
+            contract,
+            _hostnames(session, {worst_row.host_id}).get(worst_row.host_id, worst_row.host_id),
+            with_deadline=False,
+        )
+        if worst_row is not None
+        else None
     )
     missing = _missing(contract, hosts)
     days_left, expiry = _expiry(f, contract)
-    worst = _worst(severities)
     card = ContractCard(
         number=contract.number,
         title=contract.title,
@@ -319,9 +342,11 @@ def contract_card(
         hosts_total=len(hosts) + len(missing),
         hosts_reporting=sum(1 for line in lines if line.reporting),
         missing=missing,
-        worst=worst,
-        worst_text=f.sev(worst) if worst else f.t("ui.none_open"),
-        open_findings=sum(severities.values()),
+        worst=worst.severity if worst else None,
+        worst_text=worst.severity_text if worst else f.t("ui.none_open"),
+        worst_finding=worst,
+        open_findings=len(problems),
+        unknown=sum(c[Severity.unknown.value] for c in opened.values()),
         fulfilment=_fulfilment(session, f, contract),
     )
     return card, lines, hosts
@@ -430,12 +455,13 @@ def _hostnames(session: Session, ids: set[str]) -> dict[str, str]:
 
 
 def open_findings(session: Session, f: Fmt, contract: Contract) -> list[FindingLine]:
-    """Open problems of a contract: P1, P2, then the rest, worst and oldest first."""
+    """Open findings of a contract (problems and checks that could not run): P1, P2, then the
+    rest, worst and oldest first."""
     rows = session.scalars(
         select(Finding).where(
             Finding.contract == contract.number,
             Finding.state == "open",
-            Finding.severity.in_(PROBLEMS),
+            Finding.severity.in_(OPEN_KINDS),
         )
     ).all()
     names = _hostnames(session, {r.host_id for r in rows})
@@ -582,12 +608,14 @@ def host_page(
         .order_by(Run.created_at.desc(), Run.id.desc())
         .limit(RUN_HISTORY)
     ).all()
-    problems = [x for x in findings if x.severity in PROBLEMS]
-    lines = [finding_line(f, x, contract, host.hostname) for x in problems]
+    counts = Counter(x.severity for x in findings)
+    lines = [
+        finding_line(f, x, contract, host.hostname) for x in findings if x.severity in OPEN_KINDS
+    ]
     return HostPage(
         host=host,
         contract=contract,
-        line=_host_line(session, f, host, contract, silence_default, len(problems)),
+        line=_host_line(session, f, host, contract, silence_default, counts),
         identity=_identity(f, host),
         runs=[
             RunLine(
