@@ -33,7 +33,6 @@ from agent.logscan.matcher import Matcher  # noqa: E402
 from checks.alarms import builtin_rules  # noqa: E402
 
 NORMAL = [
-    "sshd[{p}]: Accepted publickey for deploy from 10.0.{a}.{b} port {port} ssh2",
     "sshd[{p}]: pam_unix(sshd:session): session opened for user deploy by (uid=0)",
     "CRON[{p}]: (root) CMD (run-parts /etc/cron.hourly)",
     "systemd[1]: Started Session {p} of user root.",
@@ -46,6 +45,7 @@ NORMAL = [
     "chronyd[{p}]: Selected source 10.0.0.{b}",
 ]
 ALARM = [
+    "sshd[{p}]: Accepted publickey for deploy from 10.0.{a}.{b} port {port} ssh2",
     "sshd[{p}]: Failed password for invalid user admin from 203.0.113.{b} port {port} ssh2",
     "kernel: [{k}.{us}] Out of memory: Killed process {p} (java) total-vm:{port}kB",
     "app[{p}]: ERROR could not connect to database: connection refused",

@@ -82,17 +82,17 @@ def log_sources(
 
     def add(path: str, must_exist: bool, trusted: bool = False) -> None:
         key = os.path.realpath(path)
-        if key in seen:
+        if key in seen or path in seen:
             return
         if not trusted and not _under(path, roots):
-            seen.add(key)
+            seen.add(path)
             out.append(
                 LogSource(path=path, error=f"outside allowed roots ({', '.join(roots)}): {path}")
             )
             return
         if not os.path.lexists(path):
             if must_exist:
-                seen.add(key)
+                seen.add(path)
                 out.append(LogSource(path=path, error=f"not found: {path}"))
             return
         seen.add(key)
