@@ -195,7 +195,9 @@ def test_engineer_flow(server: Server, browser: Any, tmp_path: Path) -> None:
     assert page.locator("text=never01").count() == 0  # example names app01 and db01
     _shot(page, "02-contract-zh")
 
-    # Build and send the report now: the reports' builder runs inside the collector.
+    # Build and send the report now: the reports' builder runs inside the collector. The
+    # newest period is the running one, which holds the runs posted above.
+    page.select_option("select[name=period]", index=0)
     with page.expect_navigation(timeout=180_000):
         page.click("form[action='/report-now'] button")
     assert "/reports/" in page.url
@@ -210,6 +212,11 @@ def test_engineer_flow(server: Server, browser: Any, tmp_path: Path) -> None:
     if shutil.which("pdftotext"):
         text = subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True)
         assert A in text.stdout
+    report_page = page.url
+    page.click("a[href$='/html']")
+    assert "巡检报告" in page.content() and A in page.content()
+    _shot(page, "03b-report-html-zh")
+    page.goto(report_page)
 
     page.goto(server.url + f"/hosts/{server.hosts['app01']}")
     assert page.locator(".charts img").count() >= 3  # CPU, memory, load (and disk)
