@@ -31,6 +31,7 @@ from collector.api.ops import router as ops_router
 from collector.db.engine import Database
 from collector.ingest import IngestError
 from collector.metrics import Metrics
+from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings, load_settings
 from collector.ui.routes import mount_console
 
@@ -136,8 +137,13 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     metrics = Metrics()
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(this: FastAPI) -> AsyncIterator[None]:
+        clock = Scheduler(database, settings) if this.state.run_scheduler else None  # serve only
+        if clock is not None:
+            clock.start()
         yield
+        if clock is not None:
+            clock.stop()
         if db is None:
             database.dispose()
 
@@ -151,6 +157,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.settings = settings
     app.state.db = database
     app.state.metrics = metrics
+    app.state.run_scheduler = False
     app.state.alerting = Alerting.from_settings(database, settings)
     app.include_router(api_router)
     add_components(app)
@@ -189,4 +196,6 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
 def app_from_env() -> FastAPI:
     """Factory for uvicorn workers (`xunjian serve` passes the settings file via XUNJIAN_CONFIG)."""
     logging.basicConfig(level=os.environ.get("XUNJIAN_LOG_LEVEL", "info").upper())
-    return create_app(load_settings())
+    app = create_app(load_settings())
+    app.state.run_scheduler = True  # reports, outbox, alerts, availability sweep (scheduler.py)
+    return app

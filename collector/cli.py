@@ -19,6 +19,7 @@ COMMANDS = {
     "import-run": ("collector.cmd_import", "import_run"),
     "alert": ("collector.cmd_alert", "alert"),
     "user": ("collector.cmd_user", "user"),
+    "report": ("collector.cmd_report", "report"),
 }
 
 

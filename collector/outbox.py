@@ -288,21 +288,3 @@ def counts(session: Session) -> dict[tuple[str, str], int]:
         )
     ).all()
     return {(kind, state): n for kind, state, n in rows}
-
-
-def gauges(session: Session) -> list[tuple[str, str, float]]:
-    """`xunjian_outbox_<kind>_<state>` gauges (name, help, value) for collector.metrics.
-
-    Every state of every kind present is listed, zeros included, so an alert rule on
-    `xunjian_outbox_report_mail_failed > 0` sees a series from the first message on.
-    """
-    found = counts(session)
-    return [
-        (
-            f"xunjian_outbox_{kind}_{state}",
-            f"Outbox messages of kind {kind} in state {state}.",
-            float(found.get((kind, state), 0)),
-        )
-        for kind in sorted({k for k, _ in found})
-        for state in STATES
-    ]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from collector.api import agents, alerts, contracts, enroll, findings, hosts, runs
+from collector.api import agents, alerts, contracts, enroll, findings, hosts, reports, runs
 
 API_PREFIX = "/api/v1"
 
 router = APIRouter(prefix=API_PREFIX)
-for module in (enroll, runs, agents, hosts, findings, contracts, alerts):
+for module in (enroll, runs, agents, hosts, findings, contracts, alerts, reports):
     router.include_router(module.router)

@@ -10,6 +10,7 @@ from collector.alerts.deliver import metrics_text
 from collector.auth import Db
 from collector.availability import silent_hosts
 from collector.db.models import Host
+from collector.reports.store import metrics_text as report_metrics
 
 router = APIRouter(tags=["operations"])
 
@@ -31,7 +32,7 @@ def metrics(request: Request, db: Db) -> PlainTextResponse:
                 Host.revoked_at.is_(None), Host.credential_sha256.is_not(None)
             )
         )
-        alerts = metrics_text(session)
+        alerts = metrics_text(session) + report_metrics(session)
     text_out = request.app.state.metrics.render(
         [
             ("xunjian_hosts_enrolled", "Live hosts with an agent.", float(live or 0)),

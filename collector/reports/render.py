@@ -104,7 +104,7 @@ def build_charts(data: ReportData) -> dict[str, bytes]:
     return out
 
 
-def _safe_name(text: str) -> str:
+def safe_name(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "-", text).strip("-")
 
 
@@ -165,8 +165,8 @@ def render(
         "mail_hosts": mail_hosts,
     }
     names = {
-        "number": _safe_name(data.cover.number),
-        "period": _safe_name(data.cover.period_key),
+        "number": safe_name(data.cover.number),
+        "period": safe_name(data.cover.period_key),
     }
     return Rendered(
         html=render_html(data, images, inline=True),

@@ -15,15 +15,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import or_, select, update
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from collector.contracts import Contract
 from collector.db.engine import Database
 from collector.db.models_reports import OutboxRow, ReportRow
 from collector.db.types import utcnow
 from collector.mail import compose, envelope, message_id, send
-from collector.outbox import Handler, OutboxItem, PermanentFailure, enqueue
+from collector.outbox import STATES, Handler, OutboxItem, PermanentFailure, counts, enqueue
 from collector.periods import Period
 from collector.reports.data import assemble, report_summary
 from collector.reports.load import load_inputs
@@ -244,3 +246,124 @@ def deliveries(db: Database, report_id: int) -> list[OutboxRow]:
                 .order_by(OutboxRow.id)
             ).all()
         )
+
+
+class DeliveryInfo(BaseModel):
+    id: int
+    state: str
+    attempts: int
+    max_attempts: int
+    next_attempt_at: datetime
+    sent_at: Optional[datetime]
+    last_error: Optional[str]
+    message_id: Optional[str]
+    to: list[str]
+
+
+class ReportInfo(BaseModel):
+    """A report as listings show it (`xunjian report list`, the API, the console)."""
+
+    id: int
+    contract: str
+    period: str
+    period_start: datetime
+    period_end: datetime
+    scheduled: bool
+    state: str
+    lang: str
+    version: int
+    score: Optional[int]
+    status: Optional[str]
+    hosts_inspected: int
+    hosts_expected: int
+    runs: int
+    built_at: Optional[datetime]
+    error: Optional[str]
+    delivery: str
+    """none | pending | sending | sent | failed: the state of the newest delivery"""
+    deliveries: list[DeliveryInfo]
+
+
+def list_reports(
+    session: Session, contract: Optional[str] = None, report_id: Optional[int] = None
+) -> list[ReportInfo]:
+    query = select(ReportRow).order_by(ReportRow.contract, ReportRow.period_start)
+    if contract is not None:
+        query = query.where(ReportRow.contract == contract)
+    if report_id is not None:
+        query = query.where(ReportRow.id == report_id)
+    rows = session.scalars(query).all()
+    refs = [f"report:{r.id}" for r in rows]
+    by_ref: dict[str, list[OutboxRow]] = {}
+    if refs:
+        for o in session.scalars(
+            select(OutboxRow).where(OutboxRow.ref.in_(refs)).order_by(OutboxRow.id)
+        ):
+            by_ref.setdefault(o.ref, []).append(o)
+    out = []
+    for r in rows:
+        sent = by_ref.get(f"report:{r.id}", [])
+        out.append(
+            ReportInfo(
+                id=r.id,
+                contract=r.contract,
+                period=r.period_key,
+                period_start=r.period_start,
+                period_end=r.period_end,
+                scheduled=r.scheduled,
+                state=r.state,
+                lang=r.lang,
+                version=r.version,
+                score=r.score,
+                status=r.status,
+                hosts_inspected=r.hosts_inspected,
+                hosts_expected=r.hosts_expected,
+                runs=r.runs,
+                built_at=r.built_at,
+                error=r.error,
+                delivery=sent[-1].state if sent else "none",
+                deliveries=[
+                    DeliveryInfo(
+                        id=o.id,
+                        state=o.state,
+                        attempts=o.attempts,
+                        max_attempts=o.max_attempts,
+                        next_attempt_at=o.next_attempt_at,
+                        sent_at=o.sent_at,
+                        last_error=o.last_error,
+                        message_id=o.message_id,
+                        to=list(o.payload.get("to", [])) + list(o.payload.get("cc", [])),
+                    )
+                    for o in sent
+                ],
+            )
+        )
+    return out
+
+
+def stored_document(session: Session, report_id: int, kind: str) -> Optional[tuple[str, bytes]]:
+    """(contract, HTML or PDF bytes) of a built report, or None."""
+    row = session.get(ReportRow, report_id)
+    if row is None or row.state != BUILT:
+        return None
+    if kind == "pdf":
+        return (row.contract, row.pdf) if row.pdf else None
+    return (row.contract, zlib.decompress(row.html)) if row.html else None
+
+
+def metrics_text(session: Session) -> str:
+    """Prometheus lines: reports by build state and report mail by delivery state (zeros too,
+    so an alerting rule on `xunjian_report_mail{state="failed"} > 0` has a series at once)."""
+    mail = counts(session)
+    built = dict(
+        session.execute(select(ReportRow.state, func.count()).group_by(ReportRow.state)).all()
+    )
+    lines = [
+        "# HELP xunjian_reports Reports by build state.",
+        "# TYPE xunjian_reports gauge",
+        *(f'xunjian_reports{{state="{s}"}} {built.get(s, 0)}' for s in (BUILDING, BUILT, FAILED)),
+        "# HELP xunjian_report_mail Report mail in the outbox, by delivery state.",
+        "# TYPE xunjian_report_mail gauge",
+        *(f'xunjian_report_mail{{state="{s}"}} {mail.get((REPORT_MAIL, s), 0)}' for s in STATES),
+    ]
+    return "\n".join(lines) + "\n"

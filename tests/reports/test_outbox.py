@@ -17,8 +17,8 @@ from collector.db.contract_store import import_contracts
 from collector.db.engine import Database
 from collector.db.models_reports import OutboxRow, ReportRow
 from collector.mail import compose, message_id
-from collector.outbox import backoff, drain, enqueue, gauges
-from collector.reports.store import REPORT_MAIL, claim, report_mail_handler
+from collector.outbox import backoff, drain, enqueue
+from collector.reports.store import REPORT_MAIL, claim, metrics_text, report_mail_handler
 from collector.settings import SmtpSettings
 from tests.collector.conftest import free_port
 from tests.reports.helpers import EXAMPLE, example_contract
@@ -162,9 +162,9 @@ def test_two_collectors_send_each_of_50_reports_exactly_once(db: Database) -> No
     with db.read() as session:
         states = Counter(session.scalars(select(OutboxRow.state)).all())
         assert states == {"sent": N}
-        metrics = dict((name, value) for name, _, value in gauges(session))
-    assert metrics["xunjian_outbox_report_mail_sent"] == N
-    assert metrics["xunjian_outbox_report_mail_failed"] == 0
+        metrics = metrics_text(session)
+    assert f'xunjian_report_mail{{state="sent"}} {N}' in metrics
+    assert 'xunjian_report_mail{state="failed"} 0' in metrics
 
 
 def test_backoff_doubles_and_is_capped() -> None:
