@@ -14,11 +14,11 @@ import socket
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path as FsPath
 from typing import Annotated, Any, Optional
 from urllib.parse import quote, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Request
+from fastapi import APIRouter, Depends, FastAPI, Form, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -38,7 +38,7 @@ from collector.ui.auth import ActiveSession, ConsoleUser
 from collector.ui.config import UiSettings, is_loopback
 from collector.ui.views import Fmt, PageError
 
-UI_DIR = Path(__file__).resolve().parent
+UI_DIR = FsPath(__file__).resolve().parent
 UI_LOCALE = UI_DIR / "locale"
 SESSION_COOKIE = "xj_session"
 LOGIN_COOKIE = "xj_login"
@@ -107,6 +107,8 @@ def accept_language(header: str) -> Optional[str]:
 def safe_next(value: Optional[str], default: str = "/contracts") -> str:
     """A local path to return to; anything else (another site, a scheme) → `default`."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return default
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in value):
         return default
     return value
 
@@ -220,6 +222,8 @@ class Page:
 
 
 PageDep = Annotated[Page, Depends(Page)]
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+"""Database ids: a number past BIGINT would otherwise reach PostgreSQL."""
 Csrf = Annotated[str, Form()]
 
 router = APIRouter(include_in_schema=False)
@@ -364,7 +368,7 @@ def findings_queue(page: PageDep) -> Response:
 
 
 @router.get("/findings/{finding_id}")
-def finding(finding_id: int, page: PageDep) -> Response:
+def finding(finding_id: RowId, page: PageDep) -> Response:
     """Alerts link here; the finding is shown on its host's page."""
     with page.console.db.read() as session:
         row = views.finding_in_scope(session, page.user, finding_id)
@@ -373,7 +377,7 @@ def finding(finding_id: int, page: PageDep) -> Response:
 
 @router.post("/findings/{finding_id}/ack")
 def acknowledge_finding(
-    finding_id: int,
+    finding_id: RowId,
     page: PageDep,
     csrf: Csrf = "",
     note: Annotated[str, Form()] = "",
@@ -403,7 +407,7 @@ def reports(page: PageDep, contract: Optional[str] = None) -> Response:
 
 
 @router.get("/reports/{report_id}", response_class=HTMLResponse)
-def report(report_id: int, page: PageDep) -> Response:
+def report(report_id: RowId, page: PageDep) -> Response:
     user = page.user
     with page.console.db.read() as session:
         row = views.report_in_scope(session, user, report_id)
@@ -413,7 +417,7 @@ def report(report_id: int, page: PageDep) -> Response:
 
 
 @router.get("/reports/{report_id}/html", response_class=HTMLResponse)
-def report_view(report_id: int, page: PageDep) -> Response:
+def report_view(report_id: RowId, page: PageDep) -> Response:
     with page.console.db.read() as session:
         row = views.report_in_scope(session, page.user, report_id)
         html = views.report_html(row)
@@ -422,7 +426,7 @@ def report_view(report_id: int, page: PageDep) -> Response:
 
 
 @router.get("/reports/{report_id}/pdf")
-def report_pdf(report_id: int, page: PageDep) -> Response:
+def report_pdf(report_id: RowId, page: PageDep) -> Response:
     with page.console.db.read() as session:
         row = views.report_in_scope(session, page.user, report_id)
         if row.pdf is None:

@@ -132,6 +132,8 @@ def test_viewer_sees_only_their_contract(seeded: Seeded) -> None:
         assert "无权" in r.text
     assert "web01" not in c.get("/findings").text
     assert c.get("/contracts/NO-SUCH").status_code == 404
+    assert c.get("/findings/99999999999999999999999").status_code == 422
+    assert c.get("/reports/9223372036854775807").status_code == 404
 
 
 def test_viewer_cannot_act(seeded: Seeded) -> None:
@@ -261,6 +263,7 @@ def test_secure_cookie_by_default_and_refused_off_loopback(tmp_path: Path) -> No
         ("https://evil.example/", "/contracts"),
         ("/\\evil.example", "/contracts"),
         ("", "/contracts"),
+        ("/x\r\nSet-Cookie: a=b", "/contracts"),
     ],
 )
 def test_next_stays_on_this_site(value: str, expected: str) -> None:
