@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import locale
 import os
+import re
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
@@ -59,19 +61,46 @@ def _load(directory: Path, lang: str) -> Tuple[Tuple[str, str], ...]:
     return tuple(merged.items())
 
 
+_ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
+
+
+def _display(value: ParamValue, tz: Optional[tzinfo]) -> object:
+    """Rules pass instants as ISO 8601 (language- and zone-neutral); people read local time."""
+    if value is None:
+        return "—"
+    if isinstance(value, str) and _ISO_INSTANT.match(value):
+        instant = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(tz)
+        return instant.strftime("%Y-%m-%d %H:%M %Z").strip()
+    return value
+
+
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
 
 
 class Texts:
-    def __init__(self, lang: str, directories: Iterable[Path] = (CHECKS_LOCALE,)) -> None:
+    def __init__(
+        self,
+        lang: str,
+        directories: Iterable[Path] = (CHECKS_LOCALE,),
+        tz: Optional[tzinfo] = None,
+    ) -> None:
+        """`tz`: the zone instants are shown in (a contract's); None is this host's own."""
         self.lang = normalize_lang(lang)
+        self.tz = tz
         self._messages: Dict[str, str] = {}
         self._fallback: Dict[str, str] = {}
         for directory in directories:
             self._messages.update(_load(directory, self.lang))
             self._fallback.update(_load(directory, "en"))
+
+    def in_zone(self, tz: Optional[tzinfo]) -> "Texts":
+        """The same catalogs showing instants in `tz` (e.g. one contract's zone on a shared page)."""
+        other = object.__new__(Texts)
+        other.__dict__.update(self.__dict__)
+        other.tz = tz
+        return other
 
     def has(self, key: str) -> bool:
         return key in self._messages
@@ -83,20 +112,22 @@ class Texts:
         template = self._messages.get(key) or self._fallback.get(key)
         if template is None:
             return key
-        values = _Blank({k: ("—" if v is None else v) for k, v in (params or {}).items()})
+        values = _Blank({k: _display(v, self.tz) for k, v in (params or {}).items()})
         return template.format_map(values)
 
     __call__ = get
 
 
 @lru_cache(maxsize=None)
-def texts(lang: str) -> Texts:
-    return Texts(lang)
+def texts(lang: str, tz: Optional[tzinfo] = None) -> Texts:
+    return Texts(lang, tz=tz)
 
 
-def render(results: Iterable[CheckResult], lang: str) -> List[CheckResult]:
-    """Fill `summary` and `recommendation` of each result in `lang`."""
-    t = texts(normalize_lang(lang))
+def render(
+    results: Iterable[CheckResult], lang: str, tz: Optional[tzinfo] = None
+) -> List[CheckResult]:
+    """Fill `summary` and `recommendation` of each result in `lang`, instants shown in `tz`."""
+    t = texts(normalize_lang(lang), tz)
     out: List[CheckResult] = []
     for r in results:
         update: Dict[str, object] = {"summary": t(r.message.key, r.message.params)}

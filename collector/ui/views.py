@@ -407,8 +407,8 @@ def finding_line(
         severity_text=f.sev(finding.severity),
         category=f.t(f"category.{finding.category}"),
         priority=priority.value if priority else None,
-        summary=f.t(finding.message_key, params),
-        recommendation=f.t(finding.recommendation_key, params)
+        summary=f.t.in_zone(contract.tz)(finding.message_key, params),
+        recommendation=f.t.in_zone(contract.tz)(finding.recommendation_key, params)
         if finding.recommendation_key
         else None,
         value=f.value(finding.value, finding.unit),
