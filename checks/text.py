@@ -96,7 +96,7 @@ class Texts:
             self._fallback.update(_load(directory, "en"))
 
     def in_zone(self, tz: Optional[tzinfo]) -> "Texts":
-        """The same catalogs showing instants in `tz` (e.g. one contract's zone on a shared page)."""
+        """The same catalogs showing instants in `tz` (one contract's zone on a shared page)."""
         other = object.__new__(Texts)
         other.__dict__.update(self.__dict__)
         other.tz = tz
