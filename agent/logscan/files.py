@@ -140,12 +140,9 @@ class FileScanner:
         if budget is not None and hi - lo > budget:
             hi = _line_end_before(fh, lo, lo + budget)
             facts.truncated = True
-        lines, hits = self._match(fh, lo, hi)
-        facts.bytes_read = hi - lo
-        facts.lines_read = lines
-        facts.lines_in_window = 0 if timeless else lines
+        tally = _Tally()
         seen: Set[Tuple[int, str]] = set()
-        for offset, raw in hits:
+        for offset, raw in self._match(fh, lo, hi, tally):  # decided while grep reads on
             rules = self.matcher.match(raw)
             if not rules:
                 continue
@@ -153,6 +150,9 @@ class FileScanner:
                 facts.lines_without_time += 1
                 continue
             self._record(path, ctx, offset, raw, rules, seen, facts)
+        facts.bytes_read = hi - lo
+        facts.lines_read = tally.lines
+        facts.lines_in_window = 0 if timeless else tally.lines
         return facts, hi
 
     def _record(
@@ -189,21 +189,27 @@ class FileScanner:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _match(self, fh: IO[bytes], lo: int, hi: int) -> Tuple[int, List[Tuple[int, bytes]]]:
-        """Lines in [lo, hi) and the (offset, line) of every line the combined pattern passes."""
+    def _match(self, fh: IO[bytes], lo: int, hi: int, tally: _Tally) -> Iterator[Tuple[int, bytes]]:
+        """(offset, line) of every line in [lo, hi) that some rule may match; counts the lines."""
         if hi <= lo:
-            return 0, []
+            return
         if self.grep is not None:
-            found = self._grep(fh, lo, hi)
-            if found is not None:
-                return found
-        return self._python(fh, lo, hi)
+            produced = False
+            try:
+                for hit in self._grep(fh, lo, hi, tally):
+                    produced = True
+                    yield hit
+                return
+            except _GrepFailed as exc:
+                if produced:  # some lines were judged already: do not count them twice
+                    raise OSError(str(exc)) from exc
+        yield from self._python(fh, lo, hi, tally)
 
-    def _python(self, fh: IO[bytes], lo: int, hi: int) -> Tuple[int, List[Tuple[int, bytes]]]:
+    def _python(
+        self, fh: IO[bytes], lo: int, hi: int, tally: _Tally
+    ) -> Iterator[Tuple[int, bytes]]:
         """Candidate lines by searching each chunk for the rules' needles (see matcher)."""
         cap = self.line_cap
-        hits: List[Tuple[int, bytes]] = []
-        lines = 0
         head = b""  # the start of a line that began in an earlier chunk (at most `cap` bytes)
         head_at = pos = lo
         while pos < hi:
@@ -216,28 +222,27 @@ class FileScanner:
                 pos += len(chunk)
                 continue
             body = head + chunk[:cut]
-            lines += chunk.count(b"\n", 0, cut)
+            tally.lines += chunk.count(b"\n", 0, cut)
             for start in self._candidates(body):
                 end = body.find(b"\n", start)
                 at = head_at if start == 0 else pos + start - len(head)
-                hits.append((at, body[start:end][:cap]))
+                yield at, body[start:end][:cap]
             head, head_at = chunk[cut:][:cap], pos + cut
             pos += len(chunk)
-        return lines, hits
 
     def _candidates(self, body: bytes) -> List[int]:
         """Start offsets of the lines of `body` that contain a needle or match an unguarded rule."""
         starts: Set[int] = set()
         for text, needles in (
-            (body, self.matcher.needles),
-            (body.lower(), self.matcher.folded_needles),
+            (body, self.matcher.cover),
+            (body.lower(), self.matcher.folded_cover),
         ):
             for needle in needles:
                 i = text.find(needle)
                 while i >= 0:
                     starts.add(text.rfind(b"\n", 0, i) + 1)
                     i = text.find(needle, text.find(b"\n", i))
-            if not self.matcher.folded_needles:
+            if not self.matcher.folded_cover:
                 break
         unguarded = self.matcher.unguarded
         if unguarded is not None:
@@ -248,14 +253,13 @@ class FileScanner:
                 offset += len(line) + 1
         return sorted(starts)
 
-    def _grep(
-        self, fh: IO[bytes], lo: int, hi: int
-    ) -> Optional[Tuple[int, List[Tuple[int, bytes]]]]:
+    def _grep(self, fh: IO[bytes], lo: int, hi: int, tally: _Tally) -> Iterator[Tuple[int, bytes]]:
         assert self.grep is not None
         os.lseek(fh.fileno(), lo, os.SEEK_SET)
-        counter = _LineCounter(fh.fileno(), lo, hi)
-        thread = threading.Thread(target=counter.run, daemon=True)
-        thread.start()
+        counter = threading.Thread(
+            target=_count_lines, args=(fh.fileno(), lo, hi, tally), daemon=True
+        )
+        counter.start()
         proc = subprocess.Popen(
             self.matcher.grep_argv(self.grep),
             stdin=fh,
@@ -264,7 +268,6 @@ class FileScanner:
             env={"LC_ALL": "C", "PATH": os.defpath},
         )
         assert proc.stdout is not None
-        hits: List[Tuple[int, bytes]] = []
         limit = hi - lo
         stopped = False
         try:
@@ -272,32 +275,34 @@ class FileScanner:
                 if offset >= limit:  # past the window's end or the budget: grep may stop
                     stopped = True
                     break
-                hits.append((lo + offset, line))
+                yield lo + offset, line
         finally:
             if stopped:
                 proc.kill()
             proc.stdout.close()
             code = proc.wait()
-            thread.join()
+            counter.join()
         if code not in (0, 1) and not stopped:
-            return None  # grep failed: the caller falls back to Python
-        return counter.lines, hits
+            raise _GrepFailed(f"grep failed (exit {code})")
 
 
-class _LineCounter:
-    def __init__(self, fd: int, lo: int, hi: int) -> None:
-        self.fd, self.lo, self.hi = fd, lo, hi
-        self.lines = 0
+class _GrepFailed(Exception):
+    pass
 
-    def run(self) -> None:
-        pos, count = self.lo, 0
-        while pos < self.hi:
-            chunk = os.pread(self.fd, min(CHUNK, self.hi - pos), pos)
-            if not chunk:
-                break
-            count += chunk.count(b"\n")
-            pos += len(chunk)
-        self.lines = count
+
+class _Tally:
+    lines = 0
+
+
+def _count_lines(fd: int, lo: int, hi: int, tally: _Tally) -> None:
+    """Counted beside grep (which counts only matches), with pread: grep owns the file offset."""
+    pos = lo
+    while pos < hi:
+        chunk = os.pread(fd, min(CHUNK, hi - pos), pos)
+        if not chunk:
+            break
+        tally.lines += chunk.count(b"\n")
+        pos += len(chunk)
 
 
 def capped_lines(stream: IO[bytes], cap: int) -> Iterator[bytes]:

@@ -73,6 +73,11 @@ def needles_of(rule: AlarmRule) -> Optional[Needles]:
     return found
 
 
+def _cover(needles: Sequence[bytes]) -> Tuple[bytes, ...]:
+    """The needles not containing another one: a line with "errors" also contains "err"."""
+    return tuple(n for n in needles if not any(o != n and o in n for o in needles))
+
+
 class Matcher:
     def __init__(self, rules: Sequence[AlarmRule]) -> None:
         self.rules = list(rules)
@@ -80,13 +85,15 @@ class Matcher:
             (r, r.compiled(), needles_of(r)) for r in self.rules
         ]
         self.ignore_case = any(r.ignore_case for r in self.rules)
-        # literals that start a candidate line in the pure-Python pass (folded: ignore_case rules)
+        # literals that make a line a candidate in the pure-Python pass (folded: ignore_case rules)
         self.needles: Tuple[bytes, ...] = tuple(
             sorted({n for r, _, ns in self._each if ns and not r.ignore_case for n in ns})
         )
         self.folded_needles: Tuple[bytes, ...] = tuple(
             sorted({n for r, _, ns in self._each if ns and r.ignore_case for n in ns})
         )
+        self.cover = _cover(self.needles)
+        self.folded_cover = _cover(self.folded_needles)
         self._owners: Dict[bytes, List[int]] = {}
         self._folded_owners: Dict[bytes, List[int]] = {}
         for index, (rule, _, needles) in enumerate(self._each):
