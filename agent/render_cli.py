@@ -27,20 +27,9 @@ def _threshold(th: Optional[Threshold], t: Texts) -> str:
     if th is None or (th.warning is None and th.critical is None):
         return ""
     op = "≤" if th.direction == "below" else "≥"
-    unit = th.unit or ""
-    levels = [f"{op}{v:g}{unit}" for v in (th.warning, th.critical) if v is not None]
+    levels = [op + t.quantity(v, th.unit) for v in (th.warning, th.critical) if v is not None]
     source = t("provenance.default") if th.provenance == "default" else th.provenance
     return f"{' / '.join(levels)} ({source})"
-
-
-def _value(r: CheckResult) -> str:
-    if r.value is None:
-        return ""
-    if isinstance(r.value, float):
-        return (
-            f"{r.value:g}{r.unit or ''}" if r.unit == "%" else f"{r.value:g} {r.unit or ''}".strip()
-        )
-    return f"{r.value} {r.unit or ''}".strip()
 
 
 def print_run(run: InspectionRun, console: Console) -> None:
@@ -74,7 +63,7 @@ def print_run(run: InspectionRun, console: Console) -> None:
             table.add_row(
                 Text(t(f"severity.{r.severity.value}"), style=STYLE[r.severity]),
                 r.check + (f"\n{r.item}" if r.item else ""),
-                _value(r),
+                "" if r.value is None else t.quantity(r.value, r.unit),
                 _threshold(r.threshold, t),
                 r.summary,
             )

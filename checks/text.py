@@ -105,6 +105,21 @@ class Texts:
     def has(self, key: str) -> bool:
         return key in self._messages
 
+    def unit(self, unit: Optional[str]) -> str:
+        """A unit as readers of this language write it: d → 天 / days; symbols stay as they are."""
+        if not unit:
+            return ""
+        key = f"unit.{unit}"
+        return self._messages.get(key) or self._fallback.get(key) or unit
+
+    def quantity(self, value: object, unit: Optional[str]) -> str:
+        """'97.5%', '3 天', '120 ms': symbols stick to the number, words get a space."""
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        shown = self.unit(unit)
+        if not shown:
+            return text
+        return f"{text}{shown}" if shown == "%" else f"{text} {shown}"
+
     def keys(self) -> List[str]:
         return sorted(self._messages)
 
