@@ -104,30 +104,24 @@ def incremental_logs(
 def inspect_and_ship(settings: AgentSettings) -> Dict[str, Any]:
     """The scheduled inspection: the 24 h run with incremental logs and the agent's own history,
     spooled before its log offsets are committed, then delivered."""
-    from agent.history import history_facts
-    from agent.inspect import build_run, config_resolver
-    from agent.redact import Redactor
+    from agent.inspect import build_run
     from agent.ship import spool_run
     from agent.tailstate import TailState
     from agent.window import make_window
-    from checks.evaluate import evaluate
-    from checks.text import lang_from_environment, normalize_lang, render
+    from checks.text import lang_from_environment, normalize_lang
 
     config = settings.inspection()
     window = make_window("24h")
     lang = normalize_lang(config.lang or lang_from_environment())
     logs, plan, scan_state = incremental_logs(settings, window)
-    run = build_run(config, window, lang=lang, config_path=settings.config)
-    update: Dict[str, Any] = {"logs": logs}
-    history = history_facts(settings.state_dir, window)
-    if history is not None:
-        update["history"] = history
-    facts = run.facts.model_copy(update=update)
-    redactor = Redactor(config.redaction)
-    results = redactor.redact_results(
-        render(evaluate(facts, config_resolver(config, settings.config)), lang)
+    run = build_run(
+        config,
+        window,
+        lang=lang,
+        config_path=settings.config,
+        logs=logs,
+        state_dir=settings.state_dir,
     )
-    run = run.model_copy(update={"facts": facts, "results": results})
     tail = TailState(settings.state_dir)
     run_id = str(run.run_id)
     tail.stage(run_id, plan, scan_state.files, scan_state.journal_cursor)
