@@ -129,3 +129,43 @@ def test_agent_against_the_real_collector(
         f"/api/v1/hosts/{answer.host_id}/runs?limit=100", headers=bearer(key)
     ).json()
     assert len(runs) == 11
+
+
+def test_inspect_ship_checks_an_install(
+    tmp_path: Path, fx: Fixture, served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`xunjian-agent inspect --ship`: one real inspection, spooled, delivered, stored once;
+    with the collector gone it stays in the spool and says so (exit 75)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from agent.cli import main
+    from checks.model import InspectionRun
+
+    for key in [k for k in os.environ if k.startswith("XUNJIAN_AGENT_")]:
+        monkeypatch.delenv(key)
+    config = tmp_path / "agent.toml"
+    config.write_text("[logs]\nfiles = []\njournald = false\n")
+    monkeypatch.setenv("XUNJIAN_AGENT_STATE_DIR", str(tmp_path / "agent"))
+    monkeypatch.setenv("XUNJIAN_AGENT_CONFIG", str(config))
+    monkeypatch.setenv("XUNJIAN_AGENT_ALLOW_INSECURE", "1")
+    served.start()
+    answer = enroll(served.url, fx.enroll_token(fx.contract("WB-SHIP")), AgentSettings.load())
+
+    shipped = CliRunner().invoke(main, ["inspect", "--ship", "--json"], catch_exceptions=False)
+    run = InspectionRun.model_validate_json(shipped.stdout)
+    assert shipped.exit_code == run.worst().exit_code
+    assert "delivered" in shipped.stderr and "0 record(s) waiting" in shipped.stderr
+    stored = fx.client.get(f"/api/v1/runs/{run.run_id}", headers=bearer(fx.api_key("admin")))
+    assert stored.status_code == 200
+    assert json.dumps(stored.json()).count(str(run.run_id)) >= 1
+
+    served.stop()
+    offline = CliRunner().invoke(main, ["inspect", "--ship", "--json"], catch_exceptions=False)
+    assert offline.exit_code == 75
+    assert "not delivered" in offline.stderr and "1 record(s) waiting" in offline.stderr
+    runs = fx.client.get(
+        f"/api/v1/hosts/{answer.host_id}/runs?limit=10", headers=bearer(fx.api_key("admin"))
+    ).json()
+    assert [r["run_id"] for r in runs] == [str(run.run_id)]
