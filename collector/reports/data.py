@@ -303,6 +303,9 @@ class HostSection(_View):
     status_text: str
     score: int
     system: list[ResultRow]
+    """Results that need a look (not ok); passes are listed compactly in `passed`."""
+    passed: dict[str, list[str]]
+    """category → 'check item value' of every ok result"""
     alarm_results: list[ResultRow]
     templates: list[TemplateRow]
     templates_more: int
@@ -763,10 +766,15 @@ def _template_row(c: _Ctx, t: LogTemplate) -> TemplateRow:
 def _host_section(c: _Ctx, h: HostInput) -> HostSection:
     run = h.latest
     by_cat: dict[Category, list[ResultRow]] = defaultdict(list)
+    passed: dict[str, list[str]] = defaultdict(list)
     for r in sorted(
         h.results, key=lambda r: (CHECK_ORDER.get(r.check, len(CHECK_ORDER)), r.item or "")
     ):
-        by_cat[r.category].append(_result_row(c, r))
+        if r.severity is Severity.ok:  # a pass is one short entry, not a table row
+            entry = (r.check, r.item, _value_text(r))
+            passed[r.category.value].append(" ".join(x for x in entry if x and x != "—"))
+        else:
+            by_cat[r.category].append(_result_row(c, r))
     health = host_health(_tally(h.results, _availability_met(c, h)))
     templates = sorted(
         (run.facts.logs.templates if run and run.facts.logs else []), key=lambda t: -t.count
@@ -788,6 +796,7 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
         status_text=c.status(health.status),
         score=health.score,
         system=by_cat[Category.status],
+        passed=dict(passed),
         alarm_results=by_cat[Category.alarm_logs],
         templates=[_template_row(c, t) for t in templates[:TEMPLATES_PER_HOST]],
         templates_more=max(0, len(templates) - TEMPLATES_PER_HOST),

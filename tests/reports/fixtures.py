@@ -13,15 +13,24 @@ from typing import Optional
 from checks.facts import (
     CpuFacts,
     FactSet,
+    FdFacts,
     Filesystem,
+    HistoryFacts,
     HostIdentity,
+    ListenPort,
     LogFacts,
     LogSourceFacts,
     LogTemplate,
     MemoryFacts,
     OsInfo,
+    PackageChange,
+    ProcessFacts,
+    ServiceFacts,
+    TimeSyncFacts,
+    UnitState,
     UptimeFacts,
 )
+from checks.history_summary import summarize
 from checks.model import InspectionRun, Source, Window
 from checks.wire import MountSample, Sample
 
@@ -110,7 +119,33 @@ def make_run(
                 ),
             ],
         ),
-        errors={"time_sync": "no time tool answered"},
+        time_sync=TimeSyncFacts(
+            tool="chronyc", synchronized=True, offset_seconds=0.002, ntp_service="chronyd"
+        ),
+        processes=ProcessFacts(total=231, names={"sshd": 2, "java": 1, "chronyd": 1}),
+        services=ServiceFacts(
+            manager="systemd",
+            units=[
+                UnitState(name="sshd.service", active="active", sub="running"),
+                UnitState(name="kdump.service", active="failed", sub="failed"),
+            ],
+        ),
+        ports=[ListenPort(proto="tcp", address="0.0.0.0", port=22, process="sshd")],
+        fds=FdFacts(allocated=3520, maximum=262144, used_percent=1.34),
+        history=_history(at),
+        coredumps=[],
+        service_events=[],
+        reboots=[],
+        packages=[
+            PackageChange(
+                time=at - timedelta(hours=5), action="upgrade", name="openssl", version="3.0.7-27"
+            )
+        ],
+        errors={
+            "certificates": "no certificate files configured",
+            "backups": "no backup globs configured",
+            "http": "no URLs configured",
+        },
     )
     return InspectionRun(
         run_id=uuid.uuid5(uuid.NAMESPACE_URL, f"xunjian-test/{hostname}/{at.isoformat()}"),
@@ -127,6 +162,18 @@ def make_run(
         window=Window(start=at - timedelta(hours=24), end=at),
         facts=facts,
     )
+
+
+def _history(at: datetime) -> HistoryFacts:
+    """What the agent's own store would summarise for the run's window (from the same samples)."""
+    day = make_samples(at, step_minutes=5)
+    metrics = [
+        summarize("cpu", "%", [(x.at, x.cpu_percent) for x in day]),
+        summarize("memory", "%", [(x.at, x.memory_percent) for x in day]),
+        summarize("load1", "", [(x.at, x.load1) for x in day]),
+        summarize("disk:/data", "%", [(x.at, x.mounts[1].used_percent) for x in day]),
+    ]
+    return HistoryFacts(source="agent", start=day[0].at, end=at, metrics=[m for m in metrics if m])
 
 
 def make_samples(
