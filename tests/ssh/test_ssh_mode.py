@@ -341,4 +341,4 @@ def test_known_hosts_hashed_names_patterns_and_negation(tmp_path: Path) -> None:
     with pytest.raises(Exception, match="unknown"):
         hosts_file.verify("bastion.example.com", 22, "ssh-ed25519", blob)
     with pytest.raises(Exception, match="CHANGED"):
-        hosts_file.verify("db01", 2222, "ssh-ed25519", blob[:-1] + b"x")
+        hosts_file.verify("db01", 2222, "ssh-ed25519", blob[:-1] + bytes([blob[-1] ^ 0xFF]))
