@@ -12,7 +12,6 @@ but never resolves a newer finding.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import uuid
 import zlib
@@ -21,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-from sqlalchemy import and_, or_, select
+from pydantic import TypeAdapter
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -37,6 +37,7 @@ from collector.db.types import utcnow
 log = logging.getLogger(__name__)
 
 BAD = frozenset({Severity.warning, Severity.critical, Severity.unknown})
+_RESULTS = TypeAdapter(list[CheckResult])
 OPEN, RESOLVED = "open", "resolved"
 
 
@@ -65,9 +66,10 @@ class HostRef:
 
 
 def canonical(run: InspectionRun) -> bytes:
-    """Sorted keys, no spaces: equal content gives equal bytes and so an equal hash."""
-    data = run.model_dump(mode="json", by_alias=True)
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    """The model's own compact serialisation: fields in model order, no whitespace, values
+    normalised by validation. A replay of the same spooled run gives the same bytes whatever
+    the sender's formatting; maps keep the order they were sent in."""
+    return run.model_dump_json(by_alias=True).encode()
 
 
 def pack(data: bytes) -> bytes:
@@ -81,7 +83,7 @@ def load_payload(row: Run) -> InspectionRun:
 
 def load_results(row: Run) -> list[CheckResult]:
     """The collector's own evaluation of the run, with the contract's thresholds."""
-    return [CheckResult.model_validate(r) for r in json.loads(zlib.decompress(row.results))]
+    return _RESULTS.validate_json(zlib.decompress(row.results))
 
 
 def judge(session: Session, host: HostRef, run: InspectionRun) -> list[CheckResult]:
@@ -171,9 +173,7 @@ def _store(
         findings=len(bad),
         payload_sha256=sha,
         payload=pack(body),
-        results=pack(
-            json.dumps([r.model_dump(mode="json") for r in results], ensure_ascii=False).encode()
-        ),
+        results=pack(_RESULTS.dump_json(results)),
     )
     session.add(row)
     session.flush()  # the unique run_id is checked here, before any finding changes
@@ -205,12 +205,25 @@ def _advance(
         select(Finding).where(Finding.host_id == host.id, Finding.state == OPEN)
     ).all()
     current = {(f.check, f.item): f for f in open_rows}
+    unchanged: list[int] = []
     for key, result in bad.items():
         finding = current.pop(key, None)
         if finding is None:
             session.add(_new_finding(host, run, result))
+        elif finding.severity == result.severity.value:
+            unchanged.append(finding.id)
         else:
             _update(finding, run, result)
+    if unchanged:
+        # Most problems persist unchanged from run to run: one statement moves them all on.
+        # Their value and evidence stay as of the last change of severity; the run's stored
+        # results hold each run's exact figures.
+        session.execute(
+            update(Finding)
+            .where(Finding.id.in_(unchanged))
+            .values(last_run=run.run_id, last_seen=run.created_at)
+            .execution_options(synchronize_session=False)
+        )
     for finding in current.values():
         finding.state = RESOLVED
         finding.resolved_run = run.run_id

@@ -292,3 +292,33 @@ def test_health_and_metrics(fx: Fixture, client: TestClient) -> None:
     assert 'xunjian_requests_rejected_total{reason="unauthorized"} 1' in text
     assert "xunjian_ingest_seconds_count 2" in text
     assert "xunjian_hosts_silent " in text
+
+
+@pytest.mark.parametrize(
+    ("body", "path"),
+    [
+        ({"at": "2026-11-20T08:00:00"}, "body.at: must be timezone-aware"),
+        ({"at": "0001-01-01T00:00:00+05:00"}, "body.at: out of range"),
+        (
+            {"at": "2026-11-20T08:00:00Z", "gaps": [{"kind": "runs", "dropped": 10**20}]},
+            "body.gaps.0.dropped: integer out of the 64-bit range",
+        ),
+        ({"at": "2026-11-20T08:00:00Z", "spool_depth": True}, "body.spool_depth"),
+    ],
+)
+def test_values_no_column_can_hold_are_422(
+    fx: Fixture, client: TestClient, body: dict[str, object], path: str
+) -> None:
+    fx.contract("A")
+    _, cred = fx.enroll("A", "a01")
+    r = client.post("/api/v1/heartbeat", json=body, headers=bearer(cred))
+    assert r.status_code == 422 and path in r.json()["error"], r.text
+    nan = b'{"samples": [{"at": "2026-11-20T08:00:00Z", "cpu_percent": NaN, "load1": 0, "load5": 0,'
+    nan += b' "load15": 0, "memory_percent": 0, "swap_percent": 0}]}'
+    r = client.post(
+        "/api/v1/samples",
+        content=nan,
+        headers={**bearer(cred), "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422
+    assert client.get("/api/v1/hosts/a%00b", headers=bearer(fx.api_key())).status_code == 422

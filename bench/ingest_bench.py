@@ -1,0 +1,320 @@
+"""Collector ingest: 200 simulated agents posting ~50 KB gzip runs and sample batches.
+
+Starts `xunjian serve` on loopback (SQLite, and PostgreSQL from a throwaway `initdb` cluster),
+enrolls the agents over the API, then runs two phases per database:
+- saturation: every agent posts back to back (closed loop) → sustained runs/s;
+- paced: the agents together offer `--rate` runs/s (open loop) → latency at that load.
+Each agent also sends a batch of 5 samples after every 4th run. Latency is per POST /runs,
+measured in the client. The load generator runs on the same 2-core machine as the server.
+
+    .venv/bin/python bench/ingest_bench.py [--db sqlite,postgresql] [--duration 20] [--rate 300]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import glob
+import gzip
+import json
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+XUNJIAN = str(Path(sys.executable).parent / "xunjian")
+CONTRACT = """number = "BENCH-1"
+level = "regular"
+start = 2026-01-01
+end = 2027-12-31
+[customer]
+name = "Bench customer"
+[vendor]
+name = "Bench vendor"
+"""
+PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
+PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
+PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def template_run() -> bytes:
+    """A real inspection of this machine, with alarm-log templates added up to ~50 KB."""
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "xunjian-agent"), "inspect", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    run: dict[str, Any] = json.loads(out.stdout)
+    logs = run["facts"].get("logs") or {"sources": [], "templates": []}
+    samples = ROOT.parent / "shared" / "data" / "loghub" / "Linux" / "Linux_2k.log"
+    lines = samples.read_text(errors="replace").splitlines() if samples.exists() else []
+    lines = lines or [f"kernel: EXT4-fs error (device sda{i}): bad block {i}" for i in range(300)]
+    i = 0
+    while len(json.dumps(run)) < 50_000:
+        logs["templates"].append(
+            {
+                "rule": "kernel.error",
+                "family": "kernel",
+                "severity": "warning",
+                "template_id": f"t{i}",
+                "template": lines[i % len(lines)][:120],
+                "source": "/var/log/syslog",
+                "count": 3 + i,
+                "first_seen": "2026-11-20T01:00:00Z",
+                "last_seen": "2026-11-20T07:00:00Z",
+                "samples": [lines[(i + k) % len(lines)] for k in range(3)],
+            }
+        )
+        i += 1
+    run["facts"]["logs"] = logs
+    run["run_id"] = PLACEHOLDER_ID
+    run["host"]["hostname"] = PLACEHOLDER_HOST
+    run["created_at"] = PLACEHOLDER_TIME
+    return json.dumps(run).encode()
+
+
+def start_postgres(root: Path) -> tuple[str, subprocess.Popen[bytes] | None, list[str]]:
+    initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]
+    bindir = Path(initdb).parent
+    data, sock = root / "pg", root / "sock"
+    sock.mkdir()
+    as_pg = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    if as_pg:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    port = free_port()
+    subprocess.run(
+        [*as_pg, initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync"],
+        check=True,
+        capture_output=True,
+    )
+    opts = (
+        f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=300 "
+        "-c shared_buffers=128MB -c synchronous_commit=off"
+    )
+    ctl = [*as_pg, str(bindir / "pg_ctl"), "-D", str(data)]
+    subprocess.run(
+        [*ctl, "-o", opts, "-w", "-l", str(root / "pg.log"), "start"],
+        check=True,
+        capture_output=True,
+    )
+    return (
+        f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
+        None,
+        [*ctl, "-m", "fast", "stop"],
+    )
+
+
+def start_collector(
+    env: dict[str, str], port: int, workers: int, log: Path
+) -> subprocess.Popen[bytes]:
+    subprocess.run([XUNJIAN, "db", "upgrade"], env=env, check=True, capture_output=True)
+    contract = Path(env["XUNJIAN_HOME"]) / "contract.toml"
+    contract.write_text(CONTRACT)
+    subprocess.run(
+        [XUNJIAN, "contract", "import", str(contract)], env=env, check=True, capture_output=True
+    )
+    proc = subprocess.Popen(
+        [XUNJIAN, "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    for _ in range(300):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit(f"collector did not start, see {log}")
+
+
+class Agent:
+    def __init__(self, name: str, credential: str, template: bytes) -> None:
+        self.name = name
+        self.headers = {
+            "Authorization": f"Bearer {credential}",
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        self.template = template.replace(PLACEHOLDER_HOST.encode(), name.encode())
+        self.at = datetime(2026, 11, 20, tzinfo=timezone.utc)
+        self.runs = 0
+
+    def next_run(self) -> bytes:
+        self.at += timedelta(minutes=1)
+        body = self.template.replace(PLACEHOLDER_ID.encode(), str(uuid.uuid4()).encode())
+        body = body.replace(
+            PLACEHOLDER_TIME.encode(), self.at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+        )
+        return gzip.compress(body, 1)
+
+    def next_samples(self) -> bytes:
+        samples = [
+            {
+                "at": (self.at - timedelta(seconds=12 * k)).isoformat(),
+                "cpu_percent": 12.5,
+                "load1": 0.4,
+                "load5": 0.3,
+                "load15": 0.2,
+                "memory_percent": 41.0,
+                "swap_percent": 0.0,
+                "processes": 180,
+                "mounts": [
+                    {
+                        "mount": "/",
+                        "used_percent": 52.0,
+                        "used_bytes": 52 << 30,
+                        "total_bytes": 100 << 30,
+                    }
+                ],
+            }
+            for k in range(5)
+        ]
+        return gzip.compress(json.dumps({"samples": samples}).encode(), 1)
+
+
+async def agent_loop(
+    agent: Agent,
+    client: httpx.AsyncClient,
+    base: str,
+    stop: float,
+    interval: float,
+    latencies: list[float],
+    errors: list[str],
+) -> None:
+    if interval:
+        await asyncio.sleep(random.random() * interval)
+    next_at = time.perf_counter()
+    while time.perf_counter() < stop:
+        body = agent.next_run()
+        started = time.perf_counter()
+        try:
+            r = await client.post(f"{base}/runs", content=body, headers=agent.headers)
+            if r.status_code != 201:
+                errors.append(f"runs {r.status_code} {r.text[:100]}")
+            else:
+                latencies.append(time.perf_counter() - started)
+            agent.runs += 1
+            if agent.runs % 4 == 0:
+                r = await client.post(
+                    f"{base}/samples", content=agent.next_samples(), headers=agent.headers
+                )
+                if r.status_code != 200:
+                    errors.append(f"samples {r.status_code}")
+        except httpx.HTTPError as exc:
+            errors.append(f"{type(exc).__name__}: {exc}")
+        if interval:
+            next_at += interval
+            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+
+
+async def phase(agents: list[Agent], base: str, seconds: float, rate: float) -> dict[str, Any]:
+    latencies: list[float] = []
+    errors: list[str] = []
+    interval = len(agents) / rate if rate else 0.0
+    limits = httpx.Limits(max_connections=len(agents), max_keepalive_connections=len(agents))
+    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                agent_loop(a, client, base, started + seconds, interval, latencies, errors)
+                for a in agents
+            )
+        )
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "runs": len(latencies),
+        "runs_per_s": round(len(latencies) / elapsed, 1),
+        "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
+        "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1)
+        if latencies
+        else None,
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
+    }
+
+
+def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agent]:
+    agents = []
+    with httpx.Client(timeout=60) as client:
+        for i in range(n):
+            token = subprocess.run(
+                [XUNJIAN, "token", "create", "--contract", "BENCH-1"],
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
+            name = f"bench-{i:03d}"
+            r = client.post(
+                f"http://127.0.0.1:{port}/api/v1/enroll",
+                json={"token": token, "host": {"hostname": name}},
+            )
+            r.raise_for_status()
+            agents.append(Agent(name, r.json()["credential"], template))
+    return agents
+
+
+def bench(kind: str, args: argparse.Namespace, template: bytes) -> dict[str, Any]:
+    root = Path(tempfile.mkdtemp(prefix=f"xj-bench-{kind}-"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("XUNJIAN_")}
+    env["XUNJIAN_HOME"] = str(root / "home")
+    Path(env["XUNJIAN_HOME"]).mkdir(parents=True)
+    stop_pg: list[str] = []
+    if kind == "postgresql":
+        env["XUNJIAN_DATABASE_URL"], _, stop_pg = start_postgres(root)
+    port = free_port()
+    proc = start_collector(env, port, args.workers, root / "serve.log")
+    try:
+        agents = enroll(port, env, args.agents, template)
+        base = f"http://127.0.0.1:{port}/api/v1"
+        saturated = asyncio.run(phase(agents, base, args.duration, 0))
+        paced = asyncio.run(phase(agents, base, args.duration, args.rate))
+        return {"db": kind, "workers": args.workers, "saturation": saturated, "paced": paced}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if stop_pg:
+            subprocess.run(stop_pg, capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--db", default="sqlite,postgresql")
+    parser.add_argument("--agents", type=int, default=200)
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
+    parser.add_argument("--rate", type=float, default=300.0, help="offered runs/s, paced phase")
+    parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    args = parser.parse_args()
+    template = template_run()
+    print(
+        f"run: {len(template)} bytes JSON, {len(gzip.compress(template, 1))} bytes gzip", flush=True
+    )
+    for kind in args.db.split(","):
+        print(json.dumps(bench(kind, args, template)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
