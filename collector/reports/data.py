@@ -365,10 +365,10 @@ class _Ctx:
     """The language, the timezone and the contract every formatter needs."""
 
     def __init__(self, lang: str, contract: Optional[Contract]) -> None:
-        self.t: Texts = report_texts(lang)
+        self.tz = ZoneInfo(contract.timezone if contract else DEFAULT_TZ)
+        self.t: Texts = report_texts(lang).in_zone(self.tz)
         self.lang = self.t.lang
         self.contract = contract
-        self.tz = ZoneInfo(contract.timezone if contract else DEFAULT_TZ)
 
     def dt(self, value: Optional[datetime]) -> str:
         return value.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if value else "—"
@@ -383,21 +383,18 @@ class _Ctx:
         return self.t(f"report.status.{s.value}")
 
 
-def _fmt_number(value: Union[float, int, str, None], unit: Optional[str]) -> str:
+def _fmt_number(t: Texts, value: Union[float, int, str, None], unit: Optional[str]) -> str:
     if value is None:
         return "—"
-    text = f"{value:.1f}" if isinstance(value, float) else str(value)
-    if not unit:
-        return text
-    return f"{text}{unit}" if unit == "%" else f"{text} {unit}"
+    return t.quantity(round(value, 1) if isinstance(value, float) else value, unit)
 
 
 def _threshold_parts(c: _Ctx, th: Optional[Threshold]) -> tuple[str, str, str]:
     if th is None:
         return "—", "—", "—"
     sign = "≥" if th.direction == "above" else "≤"
-    w = f"{sign} {_fmt_number(th.warning, th.unit)}" if th.warning is not None else "—"
-    crit = f"{sign} {_fmt_number(th.critical, th.unit)}" if th.critical is not None else "—"
+    w = f"{sign} {_fmt_number(c.t, th.warning, th.unit)}" if th.warning is not None else "—"
+    crit = f"{sign} {_fmt_number(c.t, th.critical, th.unit)}" if th.critical is not None else "—"
     return w, crit, _provenance(c, th.provenance)
 
 
@@ -414,9 +411,9 @@ def _threshold_text(c: _Ctx, th: Optional[Threshold]) -> str:
     return c.t("report.threshold", {"warning": w, "critical": crit, "provenance": prov})
 
 
-def _value_text(r: Union[CheckResult, FindingRecord]) -> str:
+def _value_text(c: _Ctx, r: Union[CheckResult, FindingRecord]) -> str:
     given = r.message.params.get("value_text")
-    return str(given) if given is not None else _fmt_number(r.value, r.unit)
+    return str(given) if given is not None else _fmt_number(c.t, r.value, r.unit)
 
 
 def _result_row(c: _Ctx, r: CheckResult) -> ResultRow:
@@ -425,7 +422,7 @@ def _result_row(c: _Ctx, r: CheckResult) -> ResultRow:
         item=r.item,
         severity=r.severity,
         severity_text=c.sev(r.severity),
-        value_text=_value_text(r),
+        value_text=_value_text(c, r),
         threshold_text=_threshold_text(c, r.threshold),
         summary=c.t(r.message.key, r.message.params),
     )
@@ -443,7 +440,7 @@ def _finding_view(c: _Ctx, host: str, r: Union[CheckResult, FindingRecord]) -> F
         severity=r.severity,
         severity_text=c.sev(r.severity),
         priority=priority.value if priority else None,
-        value_text=_value_text(r),
+        value_text=_value_text(c, r),
         threshold_text=_threshold_text(c, threshold),
         summary=c.t(r.message.key, r.message.params),
         recommendation=c.t(r.recommendation_key, r.message.params)
@@ -723,7 +720,7 @@ def _charts(
             c.t(
                 "report.chart.peak",
                 {
-                    "value": _fmt_number(peak.max, peak.unit or None),
+                    "value": _fmt_number(c.t, peak.max, peak.unit or None),
                     "at": c.dt(peak.max_at),
                     "what": _metric_label(c, peak.metric),
                 },
@@ -771,7 +768,7 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
         h.results, key=lambda r: (CHECK_ORDER.get(r.check, len(CHECK_ORDER)), r.item or "")
     ):
         if r.severity is Severity.ok:  # a pass is one short entry, not a table row
-            entry = (r.check, r.item, _value_text(r))
+            entry = (r.check, r.item, _value_text(c, r))
             passed[r.category.value].append(" ".join(x for x in entry if x and x != "—"))
         else:
             by_cat[r.category].append(_result_row(c, r))
