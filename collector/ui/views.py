@@ -87,8 +87,7 @@ class Fmt:
     def value(self, value: Any, unit: Optional[str]) -> str:
         if value is None:
             return "—"
-        text = f"{value:.1f}" if isinstance(value, float) else str(value)
-        return f"{text}{unit}" if unit == "%" else f"{text} {unit}" if unit else text
+        return self.t.quantity(round(value, 1) if isinstance(value, float) else value, unit)
 
     def threshold(self, raw: Optional[dict[str, Any]]) -> str:
         if not raw:
