@@ -156,8 +156,9 @@ _COLOR = {
 }
 
 
-def texts_for(lang: str) -> Texts:
-    return Texts(lang, (CHECKS_LOCALE, ALERTS_LOCALE))
+def texts_for(message: AlertMessage) -> Texts:
+    """Catalogs in the message's language, instants in its contract's timezone."""
+    return Texts(message.lang, (CHECKS_LOCALE, ALERTS_LOCALE), tz=ZoneInfo(message.timezone))
 
 
 def line_text(line: AlertLine, t: Texts) -> str:
@@ -166,7 +167,7 @@ def line_text(line: AlertLine, t: Texts) -> str:
 
 
 def render(message: AlertMessage) -> Rendered:
-    t = texts_for(message.lang)
+    t = texts_for(message)
     title_key = f"alerts.title.{message.event.value}"
     if message.event is AlertEvent.escalated:
         title_key += f".{message.escalation or 'near'}"
@@ -328,7 +329,7 @@ def _card_parts(r: Rendered) -> list[str]:
 def generic_payload(message: AlertMessage, delivery: str) -> dict[str, Any]:
     """The generic webhook's JSON: structured fields for machines, title and text for people."""
     r = render(message)
-    t = texts_for(message.lang)
+    t = texts_for(message)
     return {
         "event": message.event.value,
         "escalation": message.escalation,
