@@ -256,16 +256,33 @@ async def phase(agents: list[Agent], base: str, seconds: float, rate: float) -> 
 
 
 def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agent]:
+    """Tokens made in one transaction (what `xunjian token create` does, without n process
+    starts), then every agent enrolls over the API."""
+    from collector.auth import ENROLL_PREFIX, digest, new_secret
+    from collector.db.engine import Database
+    from collector.db.models import EnrollToken
+    from collector.settings import load_settings
+
+    settings = load_settings(
+        home=Path(env["XUNJIAN_HOME"]), database_url=env.get("XUNJIAN_DATABASE_URL")
+    )
+    db = Database(settings.db_url)
+    tokens = [new_secret(ENROLL_PREFIX) for _ in range(n)]
+    now = datetime.now(timezone.utc)
+    with db.write() as session:
+        session.add_all(
+            EnrollToken(
+                token_sha256=digest(t),
+                contract="BENCH-1",
+                created_at=now,
+                expires_at=now + timedelta(hours=1),
+            )
+            for t in tokens
+        )
+    db.dispose()
     agents = []
     with httpx.Client(timeout=60) as client:
-        for i in range(n):
-            token = subprocess.run(
-                [XUNJIAN, "token", "create", "--contract", "BENCH-1"],
-                env=env,
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout.strip()
+        for i, token in enumerate(tokens):
             name = f"bench-{i:03d}"
             r = client.post(
                 f"http://127.0.0.1:{port}/api/v1/enroll",
