@@ -38,6 +38,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Callable, Optional
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from agent.config import RedactionConfig
 from checks.facts import FactSet
@@ -271,6 +272,28 @@ _BUILTIN = (
     _Rule(_PHONE, _phone),
     _Rule(_EMAIL, _email, gate=lambda t: "@" in t),
 )
+
+
+def mask_url(url: str, *, path: bool = True) -> str:
+    """A configured URL as it may be shown, logged and stored: tokens hide in it.
+
+    User info and query values become ``***``; `path=False` keeps only scheme, host and port
+    (with ``/…`` when there was more), for chat robots that carry their token in the path.
+    Used by the agent's HTTP probe and by the collector's alert delivery.
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<invalid URL>"
+    host = f"[{host}]" if ":" in host else host
+    if not path:
+        tail = "/…" if parts.path not in ("", "/") or parts.query else ""
+        return f"{parts.scheme}://{host or '?'}{port}{tail}"
+    user = f"{MASK}@" if parts.username or parts.password else ""
+    query = "&".join(f"{key}={MASK}" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, user + host + port, parts.path, query, ""))
 
 
 class RedactionError(ValueError):

@@ -16,12 +16,12 @@ import stat
 import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 import psutil
 
 from agent.config import BackupTarget, CollectConfig, HttpTarget
+from agent.redact import mask_url
 from agent.sources import ToolError, describe_error, gather, read_text, run_tool
 from agent.sources.host import boot_time
 from checks.facts import (
@@ -311,7 +311,7 @@ def http_probe(target: HttpTarget) -> HttpProbe:
     Redirects are not followed (a 3xx is an answer) and proxy variables are ignored: the probe
     measures the service from this host, the same from a shell as from the daemon.
     """
-    shown = safe_url(target.url)
+    shown = mask_url(target.url)
     try:
         with httpx.Client(
             timeout=target.timeout_seconds,
@@ -327,20 +327,3 @@ def http_probe(target: HttpTarget) -> HttpProbe:
         message = describe_error(exc).replace(target.url, shown)
         return HttpProbe(url=shown, error=message or type(exc).__name__)
     return HttpProbe(url=shown, status=status, elapsed_ms=round(elapsed_ms, 1))
-
-
-def safe_url(url: str) -> str:
-    """The URL as it may be shown and stored: no user info, no query values (tokens hide there)."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<invalid URL>"
-    netloc = (
-        ("***@" if parts.username or parts.password else "")
-        + (f"[{host}]" if ":" in host else host)
-        + port
-    )
-    query = "&".join(f"{key}=***" for key, _ in parse_qsl(parts.query, keep_blank_values=True))
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))

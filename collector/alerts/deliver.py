@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from agent.redact import mask_url
 from collector import mail
 from collector.alerts.config import (
     AnyChannel,
@@ -95,14 +96,7 @@ def alert_kinds() -> list[str]:
 
 def redact_url(url: str) -> str:
     """Scheme, host and port only: robots put their token in the path or the query."""
-    try:
-        parts = urlsplit(url)
-        host = parts.hostname or "?"
-        port = f":{parts.port}" if parts.port else ""
-    except ValueError:
-        return "<unparseable URL>"
-    tail = "/…" if (parts.path not in ("", "/") or parts.query) else ""
-    return f"{parts.scheme}://{host}{port}{tail}"
+    return mask_url(url, path=False)
 
 
 class _RedactHttpxUrls(logging.Filter):

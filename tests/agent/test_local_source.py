@@ -17,10 +17,11 @@ import psutil
 import pytest
 
 from agent.config import BackupTarget, CollectConfig, HttpTarget
+from agent.redact import mask_url
 from agent.sources import ToolError, gather, read_text, run_tool
 from agent.sources import local as local_source
 from agent.sources.host import host_identity
-from agent.sources.local import backup_facts, certificates, gather_status, http_probe, safe_url
+from agent.sources.local import backup_facts, certificates, gather_status, http_probe
 from checks.facts import FactSet
 from checks.parsers.file_nr import parse_file_nr
 from tests.conftest import require_service
@@ -300,7 +301,7 @@ def test_http_probe_unreachable_and_secrets_hidden(web: str) -> None:
     assert "s3cretPW" not in probe.model_dump_json() and "abc123" not in probe.model_dump_json()
     bad = http_probe(HttpTarget(url="ftp://127.0.0.1/"))
     assert bad.error is not None and bad.status is None
-    assert safe_url("https://[::1]:8443/a") == "https://[::1]:8443/a"
+    assert mask_url("https://[::1]:8443/a") == "https://[::1]:8443/a"
 
 
 def test_http_probe_verifies_tls(tls_web: str) -> None:
