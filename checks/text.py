@@ -18,6 +18,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 from babel.messages.pofile import read_po
 
 from checks.model import CheckResult, ParamValue
+from checks.units import human_bytes
 
 LANGS = ("zh_CN", "en")
 DEFAULT_LANG = "zh_CN"
@@ -59,6 +60,13 @@ def _load(directory: Path, lang: str) -> Tuple[Tuple[str, str], ...]:
             if message.id and isinstance(message.id, str) and message.string:
                 merged[message.id] = str(message.string)
     return tuple(merged.items())
+
+
+def _number(value: object) -> str:
+    """No exponents for people: 5261714.0 → '5,261,714', 97.5 → '97.5'."""
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 10_000 else f"{value:g}"
+    return str(value)
 
 
 _ISO_INSTANT = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?([+-]\d{2}:\d{2}|Z)$")
@@ -114,7 +122,9 @@ class Texts:
 
     def quantity(self, value: object, unit: Optional[str]) -> str:
         """'97.5%', '3 天', '120 ms': symbols stick to the number, words get a space."""
-        text = f"{value:g}" if isinstance(value, float) else str(value)
+        if unit in ("B", "B/s") and isinstance(value, (int, float)):
+            return human_bytes(value) + ("/s" if unit == "B/s" else "")
+        text = _number(value)
         shown = self.unit(unit)
         if not shown:
             return text

@@ -31,6 +31,7 @@ from collector.contracts import load_contract
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "demo-out"
 CONTRACT_NO = "HT-2026-001"
+AGENT_SECONDS = 20
 console = Console(stderr=True)
 
 
@@ -145,6 +146,18 @@ def main() -> None:
         step("enroll this machine with a single-use token")
         token = run([xunjian, "token", "create", "--contract", CONTRACT_NO], env).stdout.strip()
         run([agent, "enroll", url, "--token", token], env)
+
+        step(f"run the agent for {AGENT_SECONDS} s with 1 s sampling, so the report has history")
+        daemon_env = {
+            **env,
+            "XUNJIAN_AGENT_SAMPLE_INTERVAL": "1",
+            "XUNJIAN_AGENT_HEARTBEAT_INTERVAL": "2",
+            "XUNJIAN_AGENT_FLUSH_INTERVAL": "5",
+        }
+        daemon = subprocess.Popen([agent, "run"], env=daemon_env, stdout=log, stderr=log, cwd=ROOT)
+        time.sleep(AGENT_SECONDS)
+        daemon.terminate()
+        daemon.wait(timeout=30)
 
         step("inspect this machine and ship the run (xunjian-agent inspect --ship)")
         inspected = run([agent, "inspect", "--ship", "--lang", "zh"], env, check=False)

@@ -16,6 +16,7 @@ from checks.facts import FactSet, MetricSummary, RebootEvent
 from checks.levels import judge, threshold_of
 from checks.model import Category, CheckResult, Severity
 from checks.spec import CheckParams, CheckSpec, RuleContext
+from checks.units import human_bytes
 
 
 class HistoryMetricsParams(CheckParams):
@@ -70,6 +71,11 @@ def _metric(m: MetricSummary, facts: FactSet, ctx: RuleContext) -> CheckResult:
         "mount": m.metric[len("disk:") :] if kind == "disk" else None,
     }
     if kind not in _JUDGED:
+        if m.unit == "B/s":  # rates read as 1.2 MiB/s, not 1258291.2B/s
+            summary.update(
+                {k: human_bytes(summary[k]) + "/s" for k in ("min", "avg", "p95", "max")},
+                metric_unit="",
+            )
         return ctx.result(
             Severity.info, "other", item=m.metric, value=m.p95, unit=m.unit, **summary
         )
