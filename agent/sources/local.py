@@ -47,6 +47,7 @@ from checks.parsers.timesync import (
     parse_chronyc_tracking,
     parse_ntpq_peers,
     parse_timedatectl_show,
+    running_ntp_daemon,
 )
 from checks.parsers.x509 import parse_pem_certificates
 
@@ -56,7 +57,6 @@ TIME_TOOLS: Tuple[Tuple[Tuple[str, ...], Callable[[str], TimeSyncFacts]], ...] =
     (("chronyc", "-c", "tracking"), parse_chronyc_tracking),
     (("ntpq", "-pn"), parse_ntpq_peers),
 )
-NTP_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "openntpd")
 SYSTEMD_RUNTIME = "/run/systemd/system"
 """Exists only when systemd is PID 1 (sd_booted); systemctl in a container without it fails."""
 FILE_NR = "/proc/sys/fs/file-nr"
@@ -187,8 +187,7 @@ def time_sync() -> TimeSyncFacts:
 
 
 def _running_ntp_daemon() -> Optional[str]:
-    names = {p.info.get("name") for p in psutil.process_iter(["name"])}
-    return next((d for d in NTP_DAEMONS if d in names), None)
+    return running_ntp_daemon({p.info.get("name") for p in psutil.process_iter(["name"])})
 
 
 def processes() -> ProcessFacts:

@@ -38,7 +38,6 @@ from agent.logscan.logins import LoginCounter
 from agent.logscan.matcher import Matcher
 from agent.logscan.templates import TemplateCollector
 from agent.redact import Redactor
-from agent.sources.local import NTP_DAEMONS
 from checks.alarms import AlarmRule
 from checks.evaluate import evaluate
 from checks.facts import FactSet, HistoryFacts, HostIdentity, LogFacts, LogSourceFacts
@@ -54,6 +53,7 @@ from checks.parsers.probe import (
     log_matches,
     split_sections,
 )
+from checks.parsers.timesync import running_ntp_daemon
 from checks.text import render
 
 DEFAULT_MAX_LINES = 20000
@@ -273,7 +273,7 @@ def facts_from_output(
     if plan.rules:
         update["logs"] = LogReader(plan, redactor, out.utc_offset).read(out)
     if facts.time_sync is not None and facts.time_sync.ntp_service is None and facts.processes:
-        running = next((d for d in NTP_DAEMONS if d in facts.processes.names), None)
+        running = running_ntp_daemon(facts.processes.names)
         update["time_sync"] = facts.time_sync.model_copy(update={"ntp_service": running})
     if not out.complete:
         update["errors"] = {

@@ -6,10 +6,17 @@ the reference (slow), negative that it is ahead. Rules judge the absolute value.
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Container, Dict, List, Optional
 
 from checks.facts import TimeSyncFacts
 from checks.parsers import ParseError
+
+NTP_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "openntpd")
+
+
+def running_ntp_daemon(process_names: Container[Optional[str]]) -> Optional[str]:
+    """The sync service when no tool named one; shared by the local source and the SSH probe."""
+    return next((d for d in NTP_DAEMONS if d in process_names), None)
 
 
 def parse_timedatectl_show(text: str) -> TimeSyncFacts:
