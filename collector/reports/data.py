@@ -838,7 +838,7 @@ def _recommendations(c: _Ctx, sections: Sequence[HostSection]) -> list[Recommend
                 severity=worst_view.severity,
                 severity_text=worst_view.severity_text,
                 priority=priorities[0] if priorities else None,
-                targets=sorted({f"{v.host} {v.item}".strip() for v in views}),
+                targets=sorted({f"{v.host} {v.item or ''}".strip() for v in views}),
             )
         )
     return sorted(recs, key=lambda r: (r.priority or "P9", -r.severity.rank, -len(r.targets)))

@@ -63,7 +63,8 @@ def load_inputs(
                 latest=load_payload(row),
                 results=load_results(row),
                 runs=refs[host_id],
-                samples=_samples(session, host_id, period),
+                # the period's last 24 h, or the last 24 h so far for a period still running
+                samples=_samples(session, host_id, min(period.end, now)),
                 findings=_findings(session, host_id, period),
                 downtime=_downtime(session, host_id, period),
                 gaps=_gaps(session, host_id, period),
@@ -92,7 +93,7 @@ def load_inputs(
     )
 
 
-def _samples(session: Session, host_id: str, period: Period) -> list[Sample]:
+def _samples(session: Session, host_id: str, end: datetime) -> list[Sample]:
     """Columns, not ORM objects, and no re-validation: these rows were validated at ingest, and a
     day of minute samples on a hundred hosts is 144 000 of them."""
     rows = session.execute(
@@ -108,8 +109,8 @@ def _samples(session: Session, host_id: str, period: Period) -> list[Sample]:
         )
         .where(
             SampleRow.host_id == host_id,
-            SampleRow.at >= period.end - HISTORY,
-            SampleRow.at < period.end,
+            SampleRow.at >= end - HISTORY,
+            SampleRow.at < end,
         )
         .order_by(SampleRow.at)
     ).all()

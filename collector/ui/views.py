@@ -560,14 +560,7 @@ def _charts(session: Session, f: Fmt, host: Host, contract: Contract) -> list[Ch
     from collector.reports.data import _series, chart_cid
     from collector.reports.load import _samples
 
-    day = periods.Period(
-        start=f.now - timedelta(hours=24),
-        end=f.now,
-        first_day=periods.local_date(f.now - timedelta(hours=24), contract.tz),
-        last_day=periods.local_date(f.now, contract.tz),
-        scheduled=False,
-    )
-    series = _series(_samples(session, host.id, day))
+    series = _series(_samples(session, host.id, f.now))
     if series is None:
         return []
     from collector.reports.charts import host_charts  # matplotlib only when there is a chart
