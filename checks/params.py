@@ -27,15 +27,18 @@ class Layer(BaseModel):
 
 
 class Resolved(Generic[P]):
-    def __init__(self, params: P, provenance: Dict[str, str]) -> None:
+    def __init__(self, params: P, provenance: Dict[str, str], rank: Dict[str, int]) -> None:
         self.params = params
         self.provenance = provenance
+        self._rank = rank
 
     def source_of(self, *fields: str) -> str:
-        """The most specific provenance among `fields` (the last layer that touched any of them)."""
-        names = [self.provenance.get(f, "default") for f in fields]
-        non_default = [n for n in names if n != "default"]
-        return non_default[-1] if non_default else "default"
+        """The most specific provenance among `fields`: a host's warning over a contract's
+        critical is reported as the host's, whatever order the fields are named in."""
+        touched = [f for f in fields if f in self.provenance]
+        if not touched:
+            return "default"
+        return self.provenance[max(touched, key=lambda f: self._rank[f])]
 
 
 class ParamsError(ValueError):
@@ -52,23 +55,26 @@ class Resolver:
     def resolve(self, check_id: str, model: Type[P], item: Optional[str] = None) -> Resolved[P]:
         values: Dict[str, Any] = {}
         provenance: Dict[str, str] = {}
-        for layer in self.layers:
+        rank: Dict[str, int] = {}
+        for index, layer in enumerate(self.layers):
             entry = layer.checks.get(check_id)
             if not entry:
                 continue
             for key, value in _own_values(entry).items():
                 values[key] = value
                 provenance[key] = layer.name
+                rank[key] = 2 * index
             if item is not None:
                 item_entry = (entry.get(ITEMS_KEY) or {}).get(item)
                 for key, value in (item_entry or {}).items():
                     values[key] = value
                     provenance[key] = f"{layer.name}[{item}]"
+                    rank[key] = 2 * index + 1
         try:
             params = model(**values)
         except ValidationError as exc:
             raise ParamsError(_describe(check_id, item, exc, provenance)) from exc
-        return Resolved(params, provenance)
+        return Resolved(params, provenance, rank)
 
     def validate(self, models: Mapping[str, Type[BaseModel]]) -> List[str]:
         """Every problem in every layer: unknown check ids, values that do not fit their model."""

@@ -120,3 +120,15 @@ def test_missing_section_is_unknown_with_reason_never_ok() -> None:
 def test_worst_and_exit_codes(severities, expected, code):  # type: ignore[no-untyped-def]
     assert worst(severities) == expected
     assert worst(severities).exit_code == code
+
+
+def test_provenance_names_the_most_specific_layer_whatever_the_field_order() -> None:
+    layers = [
+        Layer(name="contract:HT-1", checks={"cpu.usage": {"critical": 97}}),
+        Layer(name="host:db01", checks={"cpu.usage": {"warning": 70}}),
+    ]
+    resolved = Resolver(layers).resolve("cpu.usage", CpuUsageParams)
+    assert resolved.source_of("warning", "critical") == "host:db01"
+    assert resolved.source_of("critical", "warning") == "host:db01"
+    assert resolved.source_of("critical") == "contract:HT-1"
+    assert resolved.source_of("enabled") == "default"
