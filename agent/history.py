@@ -8,7 +8,8 @@ sample after a power cut costs one minute of history, not an acknowledged record
 
 Entry points:
 - `Sampler.sample()` + `HistoryStore.add()` — the resident, every `sample_interval` seconds;
-- `history_facts(state_dir, window)` — the inspection pipeline: the history section of a run;
+- `history_facts(state_dir, window)` — the inspection pipeline: the history section of a run
+  (`history_from_rows` for rows read elsewhere, as the SSH mode does);
 - `HistoryStore.next_batch()` / `commit_batch()` — the flush worker: samples since the last
   delivery, with the batch id fixed before spooling so a crash cannot ship a range twice under
   two ids.
@@ -22,7 +23,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, List, Optional, Tuple
 
 import psutil
 
@@ -276,15 +277,7 @@ def wire_sample(row: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def history_facts(state_dir: Path, window: "Window") -> "Optional[HistoryFacts]":
-    """The history section of an inspection from the agent's store, or None without a store.
-
-    Called by the inspection pipeline for the run's window. Metric names follow the sysstat
-    parser (cpu, memory, swap, load1/5/15, disk:<mount>) so rules and reports treat both alike;
-    summaries and disk growth come from checks.history_summary.
-    """
-    from checks.facts import HistoryFacts
-    from checks.history_summary import disk_trend, summarize
-
+    """The history section of an inspection from the agent's store, or None without a store."""
     if not (Path(state_dir) / HISTORY_FILE).is_file():
         return None
     store = HistoryStore(state_dir, readonly=True)
@@ -292,15 +285,32 @@ def history_facts(state_dir: Path, window: "Window") -> "Optional[HistoryFacts]"
         rows = store.rows(window.start.timestamp(), window.end.timestamp())
     finally:
         store.close()
+    return history_from_rows(rows, window)
+
+
+def history_from_rows(samples: Iterable[Dict[str, Any]], window: "Window") -> "HistoryFacts":
+    """The history section from samples shaped like `HistoryStore.rows` (`at`, metric columns,
+    `mounts`; a missing column counts as not sampled), those outside `window` left out.
+
+    Kept free of the store so the SSH mode summarises the rows it read from a target's store with
+    this same code. Metric names follow the sysstat parser (cpu, memory, swap, load1/5/15,
+    disk:<mount>) so rules and reports treat both alike; summaries and disk growth come from
+    checks.history_summary.
+    """
+    from checks.facts import HistoryFacts
+    from checks.history_summary import disk_trend, summarize
+
+    start, end = window.start.timestamp(), window.end.timestamp()
+    rows = sorted((r for r in samples if start <= r["at"] <= end), key=lambda r: r["at"])
     metrics = []
     for name, column, unit in _SUMMARIES:
-        points = [(_dt(r["at"]), float(r[column])) for r in rows if r[column] is not None]
+        points = [(_dt(r["at"]), float(r[column])) for r in rows if r.get(column) is not None]
         summary = summarize(name, unit, points)
         if summary is not None:
             metrics.append(summary)
     by_mount: Dict[str, List[Tuple[datetime, Dict[str, Any]]]] = {}
     for r in rows:
-        for m in r["mounts"]:
+        for m in r.get("mounts") or []:
             by_mount.setdefault(m["mount"], []).append((_dt(r["at"]), m))
     trends = []
     for mount in sorted(by_mount):

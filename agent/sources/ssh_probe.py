@@ -25,12 +25,11 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from importlib import resources
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from agent import __version__
 from agent.config import DEFAULT_LOG_FILES, InspectionConfig
-from agent.history import HistoryStore, history_facts
+from agent.history import history_from_rows
 from agent.logscan.files import FileScanner, Hit
 from agent.logscan.journal import SOURCE as JOURNALD
 from agent.logscan.journal import consume
@@ -40,7 +39,7 @@ from agent.logscan.templates import TemplateCollector
 from agent.redact import Redactor
 from checks.alarms import AlarmRule
 from checks.evaluate import evaluate
-from checks.facts import FactSet, HistoryFacts, HostIdentity, LogFacts, LogSourceFacts
+from checks.facts import FactSet, HostIdentity, LogFacts, LogSourceFacts
 from checks.model import InspectionRun, Source, Window
 from checks.params import Resolver
 from checks.parsers.probe import (
@@ -128,23 +127,9 @@ def new_nonce() -> str:
 
 
 def _history_from_rows(window: Window) -> HistoryFromRows:
-    """Rows of the target's agent store → the agent's own summary (agent.history), through a
-    private temporary copy of the store, so both transports summarise with one piece of code."""
-
-    def summarise(rows: List[Dict[str, str]]) -> HistoryFacts:
-        with tempfile.TemporaryDirectory(prefix="xunjian-history-") as tmp:
-            store = HistoryStore(Path(tmp))
-            try:
-                for row in rows:
-                    store.add(_sample(row))
-            finally:
-                store.close()
-            facts = history_facts(Path(tmp), window)
-        if facts is None:  # pragma: no cover - the store was just created
-            raise ValueError("agent history store could not be read")
-        return facts
-
-    return summarise
+    """Rows of the target's agent store → the agent's own summary, so both transports summarise
+    with one piece of code."""
+    return lambda rows: history_from_rows([_sample(row) for row in rows], window)
 
 
 def _sample(row: Dict[str, str]) -> Dict[str, object]:
@@ -154,6 +139,8 @@ def _sample(row: Dict[str, str]) -> Dict[str, object]:
             sample["mounts"] = json.loads(value or "[]")
         elif key != "id":
             sample[key] = float(value) if value not in ("", None) else None
+    if sample.get("at") is None:
+        raise ValueError("agent history: a sample row without its time (at)")
     return sample
 
 

@@ -12,12 +12,14 @@ from typing import List
 import pytest
 
 from agent.config import BackupTarget, CollectConfig, InspectionConfig
+from agent.history import HISTORY_FILE, HistoryStore, history_facts
 from agent.logscan.scan import rules_for
 from agent.redact import Redactor
 from agent.sources.local import gather_status
 from agent.sources.ssh_probe import ProbePlan, facts_from_output, new_nonce
 from agent.window import make_window
 from checks.facts import FactSet
+from checks.model import Window
 from checks.parsers.probe import split_sections
 from tests.conftest import require_service
 
@@ -201,3 +203,43 @@ def _changed_meanwhile(local: FactSet, probe: FactSet) -> "set[tuple[str, str, i
         for p in local.ports
         if p.port >= 32768 and (p.proto, p.address, p.port) not in ours
     }
+
+
+def test_agent_history_over_ssh_summarises_like_the_agent(tmp_path: Path) -> None:
+    """The target's store, dumped as the probe does (sqlite3 -csv), gives the agent's summary."""
+    require_service(shutil.which("sqlite3") is not None, "sqlite3 not installed")
+    t0 = datetime(2026, 11, 20, tzinfo=timezone.utc).timestamp()
+    store = HistoryStore(tmp_path)
+    for i in range(90):
+        used = 10_000_000 + i * 1_000_000
+        mount = {"mount": "/data", "used_percent": used / 1e9 * 100, "used_bytes": used,
+                 "total_bytes": 10**9, "free_bytes": 10**9 - used}  # fmt: skip
+        store.add(
+            {"at": t0 + i * 60, "cpu_percent": float(i % 7), "load1": i / 10, "mounts": [mount]}
+        )
+    store.close()
+    window = Window(
+        start=datetime.fromtimestamp(t0 + 600, timezone.utc),
+        end=datetime.fromtimestamp(t0 + 3600, timezone.utc),
+    )
+    dump = subprocess.run(
+        ["sqlite3", "-readonly", "-csv", "-header", str(tmp_path / HISTORY_FILE),
+         f"SELECT * FROM samples WHERE at >= {int(t0)} ORDER BY at"],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    nonce = new_nonce()
+    stdout = "".join(
+        f"\n==== xunjian:{name} {nonce} ====\n{body}"
+        for name, body in (("probe", "shell=/bin/sh\n"), ("history.agent", dump), ("end", ""))
+    )
+    _, facts = facts_from_output(
+        stdout,
+        nonce,
+        ProbePlan(window=window),
+        collected_at=window.end,
+        fallback_hostname="here",
+        redactor=Redactor(),
+    )
+    own = history_facts(tmp_path, window)
+    assert facts.history is not None and own is not None
+    assert facts.history == own and len(own.metrics) > 2 and own.disk_trends
