@@ -13,10 +13,12 @@ the footer (`@page` margin boxes; `font-family` is set on `html` so they inherit
 from __future__ import annotations
 
 import base64
+import multiprocessing
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from multiprocessing.pool import Pool
 from pathlib import Path
 from typing import Any, Optional
 from zoneinfo import ZoneInfo
@@ -24,13 +26,17 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from collector.reports.data import HostSection, ReportData
+from collector.reports.data import FindingView, HostSection, ReportData, Series
 from collector.reports.score import Status
 from collector.reports.texts import report_texts
 
 TEMPLATES = Path(__file__).with_name("templates")
 MAIL_CHART_HOSTS = 3
 """Hosts whose charts the mail shows inline (the worst first); the PDF has them all."""
+CHANGES_SHOWN = 15
+"""Rows of each change list (new / persisting / resolved) in the summary, the worst first. Every
+finding is in its host's section; on a hundred hosts the full lists were twenty pages that said
+the same again."""
 
 
 @dataclass
@@ -82,6 +88,10 @@ def environment() -> Environment:
     return env
 
 
+def _worst(items: Sequence[FindingView]) -> list[FindingView]:
+    return sorted(items, key=lambda f: (-f.severity.rank, f.priority or "P9"))[:CHANGES_SHOWN]
+
+
 def _data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
@@ -92,16 +102,36 @@ def _mail_hosts(data: ReportData) -> list[HostSection]:
     return sorted(charted, key=lambda h: (rank[h.status], h.score, h.hostname))[:MAIL_CHART_HOSTS]
 
 
-def build_charts(data: ReportData) -> dict[str, bytes]:
-    """Every chart of the report (language-free PNGs: build once, render in both languages)."""
+def _draw(batch: list[tuple[str, Series]], tz: str) -> dict[str, bytes]:
     from collector.reports import charts  # matplotlib only when there is something to draw
 
-    tz = ZoneInfo(data.cover.timezone)
     out: dict[str, bytes] = {}
-    for h in data.hosts:
-        if h.series is not None:
-            out.update(charts.host_charts(h.host_id or h.hostname, h.series, tz))
+    for key, series in batch:
+        out.update(charts.host_charts(key, series, ZoneInfo(tz)))
     return out
+
+
+def build_charts(data: ReportData, workers: int = 1) -> dict[str, bytes]:
+    """Every chart of the report (language-free PNGs: build once, render in both languages).
+
+    With `workers` > 1 the hosts are drawn in that many spawned processes: matplotlib is CPU
+    bound and a hundred hosts are 400 charts."""
+    batch = [(h.host_id or h.hostname, h.series) for h in data.hosts if h.series is not None]
+    if workers <= 1 or len(batch) < 2 * workers:
+        return _draw(batch, data.cover.timezone)
+    out: dict[str, bytes] = {}
+    with _pool(workers) as pool:
+        for part in pool.starmap(
+            _draw, [(batch[k::workers], data.cover.timezone) for k in range(workers)]
+        ):
+            out.update(part)
+    return out
+
+
+def _pool(workers: int) -> Pool:
+    """Spawned, not forked: the collector runs threads (uvicorn, the scheduler) that a fork would
+    copy mid-flight; a worker's memory returns to the system when it ends."""
+    return multiprocessing.get_context("spawn").Pool(workers)
 
 
 def safe_name(text: str) -> str:
@@ -122,6 +152,7 @@ def render_html(data: ReportData, images: Mapping[str, bytes], *, inline: bool) 
         "d": data,
         "t": t,
         "img": img,
+        "worst": _worst,
         "html_lang": "zh-CN" if data.lang == "zh_CN" else "en",
         "header_left": f"{data.cover.number} · {data.cover.customer.name}",
         "header_right": t("report.header_right", {"period": data.cover.period_key}),
@@ -145,6 +176,17 @@ def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
 
     pdf: bytes = weasyprint.HTML(string=html_with_cids, url_fetcher=_ChartsOnly()).write_pdf()
     return pdf
+
+
+def render_languages(
+    datas: Sequence[ReportData], charts: Mapping[str, bytes], *, workers: int = 2
+) -> list[Rendered]:
+    """Several languages of one report, each rendered in its own process (WeasyPrint is single
+    threaded and holds a whole layout in memory: ~5 MB a page), sharing one set of charts."""
+    if workers <= 1 or len(datas) < 2:
+        return [render(d, charts) for d in datas]
+    with _pool(min(workers, len(datas))) as pool:
+        return pool.starmap(render, [(d, dict(charts)) for d in datas])
 
 
 def render(
