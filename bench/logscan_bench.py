@@ -139,11 +139,30 @@ def time_scan(path: Path, use_grep: bool) -> Dict[str, float]:
     return result
 
 
+def time_inspect(path: Path) -> "tuple[float, int]":
+    """The whole inspection as an operator runs it, in its own process; wait4 gives that
+    process's peak RSS (and its waited-for children's: grep), not this driver's."""
+    agent = Path(sys.executable).with_name("xunjian-agent")
+    argv = [str(agent), "inspect", "--json", "--since", "27h", "--log", str(path)]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode not in (0, 1, 2, 3):
+        raise SystemExit(f"inspect failed with exit status {proc.returncode}")
+    return time.perf_counter() - t0, usage.ru_maxrss
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--dir", default=tempfile.gettempdir())
     parser.add_argument("--python", action="store_true", help="also time the pure-Python fallback")
+    parser.add_argument(
+        "--inspect",
+        action="store_true",
+        help="also run a whole `xunjian-agent inspect --log FILE` and report its peak RSS",
+    )
     args = parser.parse_args()
     size = args.size_mib << 20
     pattern = Matcher(builtin_rules()).grep_argv("grep")[-1]
@@ -185,6 +204,12 @@ def main() -> None:
             print(
                 f"scan (pure-Python fallback): {fallback['seconds']:.2f} s = {gb / fallback['seconds']:.2f} GB/s = "
                 f"{best_grep / fallback['seconds']:.2f}x grep, peak RSS {fallback['rss_kib'] / 1024:.1f} MiB"
+            )
+        if args.inspect:
+            seconds, rss_kib = time_inspect(path)
+            print(
+                f"xunjian-agent inspect --log FILE (whole file in the window): {seconds:.1f} s, "
+                f"peak RSS {rss_kib / 1024:.1f} MiB (largest process of the command's tree)"
             )
         print(
             f"peak RSS of this driver: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.1f} MiB"
