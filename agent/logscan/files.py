@@ -20,6 +20,8 @@ How, and why:
   counted; they are reported as `lines_without_time`.
 - Lines are capped at `line_cap` bytes for matching and samples; invalid UTF-8 is decoded with
   replacement characters; binary garbage is just lines that do not match.
+- `scan_bytes` runs the same scan over log text already in memory (the SSH mode's lines, filtered
+  by grep on the target), with the Python matching pass.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import subprocess
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
+from functools import partial
 from typing import IO, Callable, Iterator, List, Optional, Set, Tuple
 
 from agent.logscan.header import Header, split_header
@@ -63,6 +66,8 @@ class Hit:
 
 
 Handler = Callable[[Hit], None]
+Read = Callable[[int, int], bytes]
+"""(size, offset) → bytes, like `os.pread` on an open file."""
 
 
 def describe_error(path: str, exc: OSError) -> str:
@@ -106,28 +111,42 @@ class FileScanner:
                 facts.error = f"not a regular file: {path}"
                 return facts, start
             with open(path, "rb", buffering=0) as fh:
-                return self._scan_open(path, fh, info, start, budget, facts)
+                size = os.fstat(fh.fileno()).st_size
+                ref = datetime.fromtimestamp(info.st_mtime, timezone.utc)
+                read = partial(os.pread, fh.fileno())
+                return self._scan_view(path, read, fh, size, ref, start, budget, facts)
         except OSError as exc:
             facts.error = describe_error(path, exc)
             return facts, start
 
+    def scan_bytes(self, source: str, data: bytes, modified: datetime) -> LogSourceFacts:
+        """Scan log text held in memory as `scan` scans a file with this content, last written at
+        `modified` (the reference for years that lines leave out); `source` names it in hits."""
+        facts = LogSourceFacts(source=source)
+
+        def read(size: int, offset: int) -> bytes:
+            return data[offset : offset + size]
+
+        return self._scan_view(source, read, None, len(data), modified, 0, None, facts)[0]
+
     # -- window ---------------------------------------------------------------------------
 
-    def _scan_open(
+    def _scan_view(
         self,
         path: str,
-        fh: IO[bytes],
-        info: os.stat_result,
+        read: Read,
+        fh: Optional[IO[bytes]],
+        size: int,
+        ref: datetime,
         start: int,
         budget: Optional[int],
         facts: LogSourceFacts,
     ) -> Tuple[LogSourceFacts, int]:
-        size = os.fstat(fh.fileno()).st_size
+        """The scan over `read`; `fh`, the open file behind it, lets grep do the matching pass."""
         if start > size:  # truncated since the last scan: start over
             start = 0
-        ref = datetime.fromtimestamp(info.st_mtime, timezone.utc)
-        ctx = _Ctx(fh, ref, self.tz)
-        end = _complete_end(fh, start, size)
+        ctx = _Ctx(read, ref, self.tz)
+        end = _complete_end(read, start, size)
         if (
             ctx.first_stamp(start, end) is None
             and ctx.first_stamp(max(start, end - PROBE_LIMIT), end) is None
@@ -138,11 +157,11 @@ class FileScanner:
             hi = ctx.bisect(lo, end, lambda t: t > self.window.end)
             timeless = False
         if budget is not None and hi - lo > budget:
-            hi = _line_end_before(fh, lo, lo + budget)
+            hi = _complete_end(read, lo, lo + budget)  # the last line boundary within budget
             facts.truncated = True
         tally = _Tally()
         seen: Set[Tuple[int, str]] = set()
-        for offset, raw in self._match(fh, lo, hi, tally):  # decided while grep reads on
+        for offset, raw in self._match(fh, read, lo, hi, tally):  # decided while grep reads on
             rules = self.matcher.match(raw)
             if not rules:
                 continue
@@ -189,11 +208,13 @@ class FileScanner:
 
     # -- matching ---------------------------------------------------------------------------
 
-    def _match(self, fh: IO[bytes], lo: int, hi: int, tally: _Tally) -> Iterator[Tuple[int, bytes]]:
+    def _match(
+        self, fh: Optional[IO[bytes]], read: Read, lo: int, hi: int, tally: _Tally
+    ) -> Iterator[Tuple[int, bytes]]:
         """(offset, line) of every line in [lo, hi) that some rule may match; counts the lines."""
         if hi <= lo:
             return
-        if self.grep is not None:
+        if self.grep is not None and fh is not None:
             produced = False
             try:
                 for hit in self._grep(fh, lo, hi, tally):
@@ -203,17 +224,15 @@ class FileScanner:
             except _GrepFailed as exc:
                 if produced:  # some lines were judged already: do not count them twice
                     raise OSError(str(exc)) from exc
-        yield from self._python(fh, lo, hi, tally)
+        yield from self._python(read, lo, hi, tally)
 
-    def _python(
-        self, fh: IO[bytes], lo: int, hi: int, tally: _Tally
-    ) -> Iterator[Tuple[int, bytes]]:
+    def _python(self, read: Read, lo: int, hi: int, tally: _Tally) -> Iterator[Tuple[int, bytes]]:
         """Candidate lines by searching each chunk for the rules' needles (see matcher)."""
         cap = self.line_cap
         head = b""  # the start of a line that began in an earlier chunk (at most `cap` bytes)
         head_at = pos = lo
         while pos < hi:
-            chunk = os.pread(fh.fileno(), min(CHUNK, hi - pos), pos)
+            chunk = read(min(CHUNK, hi - pos), pos)
             if not chunk:
                 break
             cut = chunk.rfind(b"\n") + 1
@@ -329,12 +348,13 @@ def _grep_lines(stream: IO[bytes], cap: int) -> Iterator[Tuple[int, bytes]]:
         yield offset, body[:cap]
 
 
-def _complete_end(fh: IO[bytes], start: int, size: int) -> int:
-    """Offset just after the last newline in [start, size): the end of the last complete line."""
+def _complete_end(read: Read, start: int, size: int) -> int:
+    """Offset just after the last newline in [start, size): the end of the last complete line
+    (`start` if there is none)."""
     pos = size
     while pos > start:
         lo = max(start, pos - PROBE)
-        block = os.pread(fh.fileno(), pos - lo, lo)
+        block = read(pos - lo, lo)
         i = block.rfind(b"\n")
         if i >= 0:
             return lo + i + 1
@@ -342,16 +362,11 @@ def _complete_end(fh: IO[bytes], start: int, size: int) -> int:
     return start
 
 
-def _line_end_before(fh: IO[bytes], lo: int, limit: int) -> int:
-    """The last line boundary at or before `limit` (budget cut), or `lo` if the line is longer."""
-    return _complete_end(fh, lo, limit)
-
-
 class _Ctx:
-    """Timestamp probes on one open file, for bisection and for multiline records."""
+    """Timestamp probes on one file (or buffer), for bisection and for multiline records."""
 
-    def __init__(self, fh: IO[bytes], ref: datetime, tz: Optional[tzinfo]) -> None:
-        self.fd = fh.fileno()
+    def __init__(self, read: Read, ref: datetime, tz: Optional[tzinfo]) -> None:
+        self.read = read
         self.ref = ref
         self.tz = tz
 
@@ -367,7 +382,7 @@ class _Ctx:
         pos = nxt
         scanned = 0
         while pos < end and scanned < PROBE_LIMIT:
-            block = os.pread(self.fd, min(PROBE, end - pos), pos)
+            block = self.read(min(PROBE, end - pos), pos)
             if not block:
                 return None
             cut = block.rfind(b"\n") + 1
@@ -393,13 +408,13 @@ class _Ctx:
 
     def _line_start(self, pos: int, end: int) -> Optional[int]:
         """`pos` if a line starts there, else the start of the next line."""
-        if pos == 0 or os.pread(self.fd, 1, pos - 1) == b"\n":
+        if pos == 0 or self.read(1, pos - 1) == b"\n":
             return pos
         return self._next_line(pos, end)
 
     def _next_line(self, pos: int, end: int) -> Optional[int]:
         while pos < end:
-            block = os.pread(self.fd, min(PROBE, end - pos), pos)
+            block = self.read(min(PROBE, end - pos), pos)
             i = block.find(b"\n")
             if i >= 0:
                 return pos + i + 1
@@ -431,7 +446,7 @@ class _Ctx:
     def record_head(self, offset: int) -> Optional[Tuple[int, str]]:
         """The timestamped line that begins the record holding the line at `offset`."""
         lo = max(0, offset - LOOKBACK)
-        block = os.pread(self.fd, offset - lo, lo)
+        block = self.read(offset - lo, lo)
         lines = block.split(b"\n")
         if lines and lines[-1] == b"":
             lines.pop()

@@ -5,9 +5,9 @@ Parameters reach the target only as data: a preamble of `XJ_NAME='…'` assignme
 quoted with shlex.quote (POSIX single quotes), followed by the fixed probe text. List values are
 newline-separated, so an entry with a newline (or a NUL) is refused here, before anything runs.
 
-Alarm-log lines come back already filtered by `grep -E` on the target; the controller writes
-each file's lines to a private temporary file with the remote file's mtime and runs the agent's
-own log scanner over it, so windowing, year inference, stack-trace records, templates and log-in
+Alarm-log lines come back already filtered by `grep -E` on the target; the controller runs the
+agent's own log scanner over each file's lines in memory, dated by the remote file's mtime
+(`FileScanner.scan_bytes`), so windowing, year inference, stack-trace records, templates and log-in
 counts are exactly the agent's. What differs is stated in the source facts: `bytes_read` is the
 remote file's size, `lines_read` the matching lines that travelled, and `truncated` is set when
 more lines matched than the per-file cap let through.
@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 import secrets
 import shlex
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from importlib import resources
@@ -158,42 +156,28 @@ class LogReader:
         self.logins.add(hit)
 
     def read(self, out: ProbeOutput) -> LogFacts:
-        sources: List[LogSourceFacts] = []
-        with tempfile.TemporaryDirectory(prefix="xunjian-logs-") as tmp:
-            names: Dict[str, str] = {}
-            for index, matches in enumerate(log_matches(out)):
-                local = os.path.join(tmp, f"{index}.log")
-                names[local] = matches.path
-                sources.append(self._file(local, matches))
-            journal = journal_lines(out)
-            if journal is not None:
-                sources.append(self._journal(*journal))
-            templates = [
-                t.model_copy(update={"source": names.get(t.source, t.source)})
-                for t in self.templates.templates()
-            ]
+        sources = [self._file(matches) for matches in log_matches(out)]
+        journal = journal_lines(out)
+        if journal is not None:
+            sources.append(self._journal(*journal))
         sources += self._missing(out)
         return LogFacts(
             sources=sources,
-            templates=templates,
+            templates=self.templates.templates(),
             failed_login_minutes=dict(sorted(self.logins.minutes.items())),
             failed_login_sources=dict(self.logins.sources.most_common()),
             successful_logins=self.logins.successful,
         )
 
-    def _file(self, local: str, matches: LogMatches) -> LogSourceFacts:
+    def _file(self, matches: LogMatches) -> LogSourceFacts:
         if matches.error and not matches.lines:
             return LogSourceFacts(source=matches.path, error=matches.error)
-        with open(local, "w", encoding="utf-8") as fh:
-            fh.writelines(line + "\n" for line in matches.lines)
-        if matches.mtime is not None:
-            stamp = matches.mtime.timestamp()
-            os.utime(local, (stamp, stamp))
+        data = "".join(line + "\n" for line in matches.lines).encode("utf-8")
+        modified = matches.mtime or datetime.now(timezone.utc)
         scanner = FileScanner(self.plan.matcher, self.plan.window, self._handle, tz=self.tz)
-        facts, _ = scanner.scan(local)
+        facts = scanner.scan_bytes(matches.path, data, modified)
         return facts.model_copy(
             update={
-                "source": matches.path,
                 "bytes_read": matches.size_bytes or 0,
                 "lines_read": len(matches.lines),
                 "truncated": matches.capped,

@@ -17,7 +17,7 @@ from typing import List, Optional, Tuple
 import pytest
 
 from agent.config import LogsConfig
-from agent.logscan.files import Hit
+from agent.logscan.files import FileScanner, Hit
 from agent.logscan.journal import consume, journal_available, read_journal
 from agent.logscan.matcher import Matcher
 from agent.logscan.scan import ScanState, rules_for, scan_logs
@@ -176,6 +176,42 @@ def test_stack_traces_belong_to_the_line_before(tmp_path: Path) -> None:
     assert count(facts, "app.python_traceback") == 1
     assert count(facts, "app.error") == 0
     assert facts.sources[0].lines_in_window == 5  # 09:30 record (4 lines) and the 10:00 line
+
+
+@pytest.mark.parametrize("use_grep", [False, True] if HAVE_GREP else [False])
+def test_text_in_memory_scans_like_the_same_file(
+    loghub: Path, tmp_path: Path, use_grep: bool
+) -> None:
+    """`scan_bytes` (the SSH mode's lines) finds what `scan` finds in a file of that content."""
+    cases = [
+        (
+            (loghub / "Linux" / "Linux_2k.log").read_bytes(),
+            datetime(2005, 8, 1, tzinfo=UTC),
+            Window(start=datetime(2005, 6, 20, tzinfo=UTC), end=datetime(2005, 7, 10, tzinfo=UTC)),
+        ),
+        (
+            JAVA.encode(),
+            datetime(2026, 11, 20, 10, tzinfo=UTC),
+            Window(
+                start=datetime(2026, 11, 20, 8, tzinfo=UTC),
+                end=datetime(2026, 11, 20, 9, tzinfo=UTC),
+            ),
+        ),
+    ]
+    rules = set()
+    for data, mtime, window in cases:
+        path = tmp_path / "messages"
+        path.write_bytes(data)
+        os.utime(path, (mtime.timestamp(), mtime.timestamp()))
+        on_disk: List[Hit] = []
+        in_memory: List[Hit] = []
+        on_file = FileScanner(Matcher(RULES), window, on_disk.append, tz=UTC, use_grep=use_grep)
+        from_file, _ = on_file.scan(str(path))
+        in_bytes = FileScanner(Matcher(RULES), window, in_memory.append, tz=UTC)
+        assert in_bytes.scan_bytes(str(path), data, mtime) == from_file
+        assert in_memory == on_disk and from_file.lines_in_window > 2
+        rules |= {h.rule.id for h in on_disk}
+    assert {"login.pam_failure", "app.java_exception"} <= rules
 
 
 def test_a_file_without_timestamps_counts_nothing_and_says_so(tmp_path: Path) -> None:
