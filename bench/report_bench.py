@@ -6,7 +6,8 @@ Seeding (not timed) goes through the collector's own ingest into SQLite: each ho
 week for the quarter (13 runs, so the findings lifecycle has history), a sample an hour for the
 quarter and a sample a minute for its last day. The timed part runs in a fresh process, as the
 scheduler would: load from the database, assemble, draw the charts (once, shared by both
-languages), render HTML and PDF for zh_CN and en. Peak RSS is that process's ru_maxrss.
+languages, in 2 worker processes), render HTML and PDF for zh_CN and en (one worker process
+each). Peak RSS is reported for the parent and for the largest worker.
 The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf.
 """
 
