@@ -656,7 +656,8 @@ def _fulfilment(c: _Ctx, inputs: ReportInputs, modes: Counter[str]) -> Optional[
     )
 
 
-def _series(samples: Sequence[Sample]) -> Optional[Series]:
+def metric_series(samples: Sequence[Sample]) -> Optional[Series]:
+    """Chart series of a host's samples; used by the report and the console's host page."""
     if len(samples) < 2:
         return None
     mounts = sorted({m.mount for s in samples for m in s.mounts})
@@ -777,7 +778,7 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
         (run.facts.logs.templates if run and run.facts.logs else []), key=lambda t: -t.count
     )
     source, summaries = _metric_summaries(h)
-    series = _series(h.samples)
+    series = metric_series(h.samples)
     identity = run.host if run else None
     return HostSection(
         hostname=h.hostname,

@@ -64,7 +64,7 @@ def load_inputs(
                 results=load_results(row),
                 runs=refs[host_id],
                 # the period's last 24 h, or the last 24 h so far for a period still running
-                samples=_samples(session, host_id, min(period.end, now)),
+                samples=load_samples(session, host_id, min(period.end, now)),
                 findings=_findings(session, host_id, period),
                 downtime=_downtime(session, host_id, period),
                 gaps=_gaps(session, host_id, period),
@@ -93,8 +93,10 @@ def load_inputs(
     )
 
 
-def _samples(session: Session, host_id: str, end: datetime) -> list[Sample]:
-    """Columns, not ORM objects, and no re-validation: these rows were validated at ingest, and a
+def load_samples(session: Session, host_id: str, end: datetime) -> list[Sample]:
+    """The host's samples of the 24 h up to `end`, for reports and the console's host page.
+
+    Columns, not ORM objects, and no re-validation: these rows were validated at ingest, and a
     day of minute samples on a hundred hosts is 144 000 of them."""
     rows = session.execute(
         select(

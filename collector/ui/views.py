@@ -557,10 +557,10 @@ def _identity(f: Fmt, host: Host) -> list[tuple[str, str]]:
 
 def _charts(session: Session, f: Fmt, host: Host, contract: Contract) -> list[Chart]:
     """The last 24 h of samples drawn by the reports' chart code (PNG, inlined as data: URIs)."""
-    from collector.reports.data import _series, chart_cid
-    from collector.reports.load import _samples
+    from collector.reports.data import chart_cid, metric_series
+    from collector.reports.load import load_samples
 
-    series = _series(_samples(session, host.id, f.now))
+    series = metric_series(load_samples(session, host.id, f.now))
     if series is None:
         return []
     from collector.reports.charts import host_charts  # matplotlib only when there is a chart
