@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Optional, Tuple
 import click
 from rich.console import Console
 
-from agent.config import ConfigError, load_inspection_config
+from agent.config import ConfigError, find_config, load_inspection_config
 from agent.window import make_window
 from checks.model import InspectionRun, Source
 from checks.text import lang_from_environment, normalize_lang
@@ -48,8 +48,8 @@ class ConfigFileError(click.ClickException):
     "--config",
     "config_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    envvar="XUNJIAN_AGENT_CONFIG",
-    help="Config file with thresholds, log sources, alarm rules and targets.",
+    help="Config file with thresholds, log sources, alarm rules and targets "
+    "(default: $XUNJIAN_AGENT_CONFIG, else /etc/xunjian/agent.toml if present).",
 )
 @click.option(
     "--lang", type=click.Choice(["zh", "zh_CN", "en"]), help="Language (default: locale)."
@@ -81,6 +81,7 @@ def inspect(
         window = make_window(since, window_spec)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
+    config_path = find_config(config_path)
     try:
         config = load_inspection_config(config_path)
     except ConfigError as exc:

@@ -7,6 +7,7 @@ Thresholds layer on top of the defaults with provenance `config:<file>`.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -86,6 +87,21 @@ class InspectionConfig(_Section):
     logs: LogsConfig = Field(default_factory=LogsConfig)
     collect: CollectConfig = Field(default_factory=CollectConfig)
     redaction: RedactionConfig = Field(default_factory=RedactionConfig)
+
+
+DEFAULT_CONFIG = Path("/etc/xunjian/agent.toml")
+CONFIG_ENV = "XUNJIAN_AGENT_CONFIG"
+
+
+def find_config(given: Optional[Path] = None) -> Optional[Path]:
+    """`given`, else $XUNJIAN_AGENT_CONFIG, else the installed DEFAULT_CONFIG if present, else None
+    (built-in defaults): the daemon and `inspect` on an installed host read the same file."""
+    if given is not None:
+        return given
+    raw = os.environ.get(CONFIG_ENV)
+    if raw:
+        return Path(raw)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 class ConfigError(ValueError):

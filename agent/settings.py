@@ -24,12 +24,12 @@ from agent.config import (
     ConfigError,
     InspectionConfig,
     describe_validation,
+    find_config,
     load_inspection_config,
     read_toml,
 )
 
 ENV_PREFIX = "XUNJIAN_AGENT_"
-DEFAULT_CONFIG = Path("/etc/xunjian/agent.toml")
 AGENT_TABLE = "agent"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 
@@ -106,7 +106,7 @@ class AgentSettings(BaseSettings):
     @classmethod
     def load(cls, config: Optional[Path] = None) -> "AgentSettings":
         """From `config`, else $XUNJIAN_AGENT_CONFIG, else /etc/xunjian/agent.toml if present."""
-        path = config or _env_path() or (DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None)
+        path = find_config(config)
         table: Dict[str, Any] = {}
         if path is not None:
             data = read_toml(path)
@@ -169,8 +169,3 @@ def check_transport(url: Optional[str], allow_insecure: bool) -> None:
             "travel unencrypted; use https:// or set allow_insecure = true "
             "(XUNJIAN_AGENT_ALLOW_INSECURE=1)"
         )
-
-
-def _env_path() -> Optional[Path]:
-    raw = os.environ.get(ENV_PREFIX + "CONFIG")
-    return Path(raw) if raw else None

@@ -9,7 +9,9 @@ from typing import List
 import pytest
 from click.testing import CliRunner
 
+import agent.config
 from agent.cli import main
+from agent.settings import AgentSettings
 from checks.model import InspectionRun, Severity, Source
 
 
@@ -58,6 +60,30 @@ def test_config_threshold_makes_critical_with_provenance(
     assert memory.severity == Severity.critical
     assert memory.threshold is not None and memory.threshold.provenance == f"config:{config}"
     assert memory.recommendation
+
+
+def test_installed_config_is_read_without_config_or_environment(
+    tmp_path: Path, quiet_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On an installed host `inspect` reads /etc/xunjian/agent.toml, as the daemon does."""
+    installed = tmp_path / "etc" / "agent.toml"
+    installed.parent.mkdir()
+    installed.write_text(
+        quiet_config.read_text()
+        + '[thresholds."memory.usage"]\nwarning = 0.0001\ncritical = 0.0002\n'
+    )
+    monkeypatch.delenv("XUNJIAN_AGENT_CONFIG", raising=False)
+    monkeypatch.setattr(agent.config, "DEFAULT_CONFIG", installed)
+    result = run_cli(["inspect", "--json"])
+    run = InspectionRun.model_validate_json(result.output)
+    (memory,) = [r for r in run.results if r.check == "memory.usage"]
+    assert memory.threshold is not None and memory.threshold.provenance == f"config:{installed}"
+    assert AgentSettings.load().config == installed
+
+    monkeypatch.setenv("XUNJIAN_AGENT_CONFIG", str(quiet_config))  # the environment wins
+    run = InspectionRun.model_validate_json(run_cli(["inspect", "--json"]).output)
+    (memory,) = [r for r in run.results if r.check == "memory.usage"]
+    assert memory.threshold is not None and memory.threshold.provenance == "default"
 
 
 def test_output_writes_an_offline_bundle(tmp_path: Path, quiet_config: Path) -> None:
