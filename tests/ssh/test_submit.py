@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("fastapi")
 
+from click.testing import Result
 from fastapi.testclient import TestClient
 
 from collector.app import create_app
@@ -41,20 +42,17 @@ def served(settings: CollectorSettings, db: Database) -> Iterator[Served]:
     s.stop()
 
 
-def test_submit_posts_each_run_to_the_contract(
-    lab: SshLab, hosts: List[Sshd], fx: Fixture, served: Served, client: TestClient
-) -> None:
-    contract = fx.contract("WB-SSH-SUBMIT")
-    key = fx.api_key("engineer", contract)
-    known = lab.known_hosts(hosts[:2], "known_submit")
+def submit(
+    lab: SshLab, hosts: List[Sshd], known: Path, contract: str, key: str, url: str
+) -> Result:
+    """`xunjian ssh --json --submit` of `hosts` to the collector at `url`, the key from the env."""
     lab_env = lab.env()
     lab.env = lambda: {**lab_env, "XUNJIAN_API_KEY": key}  # type: ignore[method-assign]
     try:
-        result = xunjian_ssh(
+        return xunjian_ssh(
             lab,
             [
-                target(hosts[0]),
-                target(hosts[1]),
+                *(target(h) for h in hosts),
                 "-i",
                 str(lab.user_key),
                 "--known-hosts",
@@ -64,11 +62,20 @@ def test_submit_posts_each_run_to_the_contract(
                 "--contract",
                 contract,
                 "--collector",
-                served.url,
+                url,
             ],
         )
     finally:
         del lab.env
+
+
+def test_submit_posts_each_run_to_the_contract(
+    lab: SshLab, hosts: List[Sshd], fx: Fixture, served: Served, client: TestClient
+) -> None:
+    contract = fx.contract("WB-SSH-SUBMIT")
+    key = fx.api_key("engineer", contract)
+    known = lab.known_hosts(hosts[:2], "known_submit")
+    result = submit(lab, hosts[:2], known, contract, key, served.url)
     runs = runs_of(result)
     assert len(runs) == 2, result.stderr
     assert "not submitted" not in result.stderr
@@ -84,27 +91,7 @@ def test_submit_with_a_bad_key_says_so_per_run(
 ) -> None:
     contract = fx.contract("WB-SSH-BADKEY")
     known = lab.known_hosts(hosts[:1], "known_badkey")
-    lab_env = lab.env()
-    lab.env = lambda: {**lab_env, "XUNJIAN_API_KEY": "xk_not-a-real-key"}  # type: ignore[method-assign]
-    try:
-        result = xunjian_ssh(
-            lab,
-            [
-                target(hosts[0]),
-                "-i",
-                str(lab.user_key),
-                "--known-hosts",
-                str(known),
-                "--json",
-                "--submit",
-                "--contract",
-                contract,
-                "--collector",
-                served.url,
-            ],
-        )
-    finally:
-        del lab.env
+    result = submit(lab, hosts[:1], known, contract, "xk_not-a-real-key", served.url)
     assert len(runs_of(result)) == 1
     assert "notsubmitted:HTTP401" in "".join(result.stderr.split()).replace("│", "")
     assert "xk_not-a-real-key" not in result.stdout + result.stderr
