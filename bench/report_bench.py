@@ -5,9 +5,9 @@
 Seeding (not timed) goes through the collector's own ingest into SQLite: each host gets a run a
 week for the quarter (13 runs, so the findings lifecycle has history), a sample an hour for the
 quarter and a sample a minute for its last day. The timed part runs in a fresh process, as the
-scheduler would: load from the database, assemble, draw the charts (once, shared by both
-languages, in 2 worker processes), render HTML and PDF for zh_CN and en (one worker process
-each). Peak RSS is reported for the parent and for the largest worker.
+scheduler would, through the builder's own `render.produce`: load from the database, assemble
+(while 2 spawned workers draw the charts, once for both languages), render HTML and PDF for
+zh_CN and en (one worker each). Peak RSS is reported for the parent and for the largest worker.
 The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf.
 """
 
@@ -90,9 +90,8 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, float]:
     from collector.contracts import load_contract
     from collector.db.engine import Database
     from collector.periods import parse
-    from collector.reports.data import assemble
     from collector.reports.load import load_inputs
-    from collector.reports.render import build_charts, render_languages
+    from collector.reports.render import produce
 
     figures: dict[str, float] = {}
     contract = load_contract(contract_path)
@@ -103,19 +102,11 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, float]:
         inputs = load_inputs(session, contract, period, now=END + timedelta(hours=1))
     figures["load_s"] = time.perf_counter() - t
     langs = ("zh_CN", "en")
-    datas = []
-    for lang in langs:
-        t = time.perf_counter()
-        datas.append(assemble(inputs, lang))
-        figures[f"assemble_{lang}_s"] = time.perf_counter() - t
     t = time.perf_counter()
-    charts = build_charts(datas[0], workers=2)
-    figures["charts_s"] = time.perf_counter() - t
-    figures["charts"] = len(charts)
-    t = time.perf_counter()
-    rendered = render_languages(datas, charts, workers=2)
-    figures["render_both_s"] = time.perf_counter() - t
-    for lang, r in zip(langs, rendered):
+    # the builder's own path (collector.reports.store.build uses produce() too)
+    rendered = produce(inputs, langs, workers=2, timings=figures)
+    figures["produce_s"] = time.perf_counter() - t
+    for lang, (_, r) in zip(langs, rendered):
         (out / f"report-{lang}.pdf").write_bytes(r.pdf)
         (out / f"report-{lang}.html").write_text(r.html, encoding="utf-8")
         figures[f"pdf_{lang}_bytes"] = len(r.pdf)

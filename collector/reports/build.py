@@ -12,8 +12,8 @@ from typing import Optional
 
 from checks.model import InspectionRun
 from collector.contracts import Contract
-from collector.reports.data import assemble, inputs_from_runs
-from collector.reports.render import render
+from collector.reports.data import inputs_from_runs
+from collector.reports.render import produce
 
 
 def build_report_for_runs(
@@ -22,6 +22,5 @@ def build_report_for_runs(
     """(standalone HTML, PDF bytes) of a report on just `runs`; `lang` defaults to the
     contract's report language, else Chinese. Raises ValueError when `runs` is empty."""
     chosen = lang or (contract.report.language if contract else "zh_CN")
-    data = assemble(inputs_from_runs(contract, runs), chosen)
-    out = render(data)
+    ((_, out),) = produce(inputs_from_runs(contract, runs), [chosen])
     return out.html, out.pdf

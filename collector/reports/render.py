@@ -15,8 +15,9 @@ from __future__ import annotations
 import base64
 import multiprocessing
 import re
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing.pool import Pool
 from pathlib import Path
@@ -26,11 +27,22 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from collector.reports.data import FindingView, HostSection, ReportData, Series
+from collector.reports.data import (
+    FindingView,
+    HostSection,
+    ReportData,
+    ReportInputs,
+    Series,
+    assemble,
+)
 from collector.reports.score import Status
 from collector.reports.texts import report_texts
 
 TEMPLATES = Path(__file__).with_name("templates")
+POOL_WORKERS = 2
+POOL_MIN_HOSTS = 10
+"""Smaller reports are drawn and rendered in the calling process: a spawned worker first spends
+about a second importing matplotlib and WeasyPrint, more than a few hosts take to draw."""
 MAIL_CHART_HOSTS = 3
 """Hosts whose charts the mail shows inline (the worst first); the PDF has them all."""
 CHANGES_SHOWN = 15
@@ -49,7 +61,6 @@ class Rendered:
     subject: str
     attachment_name: str
     attachment_ascii: str
-    charts: dict[str, bytes] = field(default_factory=dict)
 
 
 def css_string(value: str) -> Markup:
@@ -111,21 +122,57 @@ def _draw(batch: list[tuple[str, Series]], tz: str) -> dict[str, bytes]:
     return out
 
 
-def build_charts(data: ReportData, workers: int = 1) -> dict[str, bytes]:
-    """Every chart of the report (language-free PNGs: build once, render in both languages).
+def _chart_batch(data: ReportData) -> list[tuple[str, Series]]:
+    return [(h.host_id or h.hostname, h.series) for h in data.hosts if h.series is not None]
 
-    With `workers` > 1 the hosts are drawn in that many spawned processes: matplotlib is CPU
-    bound and a hundred hosts are 400 charts."""
-    batch = [(h.host_id or h.hostname, h.series) for h in data.hosts if h.series is not None]
-    if workers <= 1 or len(batch) < 2 * workers:
-        return _draw(batch, data.cover.timezone)
-    out: dict[str, bytes] = {}
+
+def produce(
+    inputs: ReportInputs,
+    langs: Sequence[str],
+    *,
+    workers: Optional[int] = None,
+    timings: Optional[dict[str, float]] = None,
+) -> list[tuple[ReportData, Rendered]]:
+    """The report in each of `langs`: assembled here, charts drawn once for all languages,
+    HTML and PDF rendered per language.
+
+    With workers (default: POOL_WORKERS for a report of POOL_MIN_HOSTS hosts or more) the
+    charts and the renderings run in spawned processes, so the memory of matplotlib and of a
+    WeasyPrint layout (~5 MB a page) returns to the system when the pool ends, instead of
+    staying with the collector that built the report; the parent assembles while the workers
+    draw. `timings` receives seconds per stage; with workers `charts_s` counts from the start,
+    since assembly overlaps the drawing."""
+    clock = timings if timings is not None else {}
+    if workers is None:
+        workers = POOL_WORKERS if len(inputs.hosts) >= POOL_MIN_HOSTS else 0
+    charts: dict[str, bytes] = {}
+    t = time.perf_counter()
+    if workers < 1:
+        datas = [assemble(inputs, lang) for lang in langs]
+        clock["assemble_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        if datas:
+            charts = _draw(_chart_batch(datas[0]), datas[0].cover.timezone)
+        clock["charts_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = [render(d, charts) for d in datas]
+        clock["render_s"] = time.perf_counter() - t
+        return list(zip(datas, out))
     with _pool(workers) as pool:
-        for part in pool.starmap(
-            _draw, [(batch[k::workers], data.cover.timezone) for k in range(workers)]
-        ):
-            out.update(part)
-    return out
+        first = assemble(inputs, langs[0])
+        batch = _chart_batch(first)
+        drawing = pool.starmap_async(
+            _draw, [(batch[k::workers], first.cover.timezone) for k in range(workers)]
+        )
+        datas = [first] + [assemble(inputs, lang) for lang in langs[1:]]
+        clock["assemble_s"] = time.perf_counter() - t
+        for part in drawing.get():
+            charts.update(part)
+        clock["charts_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out = pool.starmap(render, [(d, charts) for d in datas])
+        clock["render_s"] = time.perf_counter() - t
+        return list(zip(datas, out))
 
 
 def _pool(workers: int) -> Pool:
@@ -178,22 +225,8 @@ def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
     return pdf
 
 
-def render_languages(
-    datas: Sequence[ReportData], charts: Mapping[str, bytes], *, workers: int = 2
-) -> list[Rendered]:
-    """Several languages of one report, each rendered in its own process (WeasyPrint is single
-    threaded and holds a whole layout in memory: ~5 MB a page), sharing one set of charts."""
-    if workers <= 1 or len(datas) < 2:
-        return [render(d, charts) for d in datas]
-    with _pool(min(workers, len(datas))) as pool:
-        return pool.starmap(render, [(d, dict(charts)) for d in datas])
-
-
-def render(
-    data: ReportData, charts: Optional[Mapping[str, bytes]] = None, *, pdf: bool = True
-) -> Rendered:
-    """Everything one language of a report needs; pass `charts` to share them across languages."""
-    images = dict(charts) if charts is not None else build_charts(data)
+def render(data: ReportData, images: Mapping[str, bytes], *, pdf: bool = True) -> Rendered:
+    """Everything one language of a report needs, with the charts `produce` drew."""
     t = report_texts(data.lang)
     pdf_bytes = render_pdf(render_html(data, images, inline=False), images) if pdf else b""
     mail_hosts = _mail_hosts(data)
@@ -226,5 +259,4 @@ def render(
         ),
         attachment_name=t("mail.attachment_name", names),
         attachment_ascii=f"inspection-report_{names['number']}_{names['period']}.pdf",
-        charts=images,
     )

@@ -27,9 +27,9 @@ from collector.db.types import utcnow
 from collector.mail import compose, envelope, message_id, send
 from collector.outbox import STATES, Handler, OutboxItem, PermanentFailure, counts, enqueue
 from collector.periods import Period
-from collector.reports.data import assemble, report_summary
+from collector.reports.data import report_summary
 from collector.reports.load import load_inputs
-from collector.reports.render import render
+from collector.reports.render import produce
 from collector.settings import CollectorSettings, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -145,8 +145,14 @@ def build(
                 version=version,
                 silence_minutes=settings.silence_minutes,
             )
-        data = assemble(inputs, language)
-        out = render(data)
+        timings: dict[str, float] = {}
+        ((data, out),) = produce(inputs, [language], timings=timings)
+        log.info(
+            "report %s %s built: %s",
+            contract.number,
+            period.key,
+            ", ".join(f"{k} {v:.1f}" for k, v in timings.items()),
+        )
         mail = compose(
             subject=out.subject,
             text=out.mail_text,
