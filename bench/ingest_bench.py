@@ -5,7 +5,10 @@ enrolls the agents over the API, then runs two phases per database:
 - saturation: every agent posts back to back (closed loop) → sustained runs/s;
 - paced: the agents together offer `--rate` runs/s (open loop) → latency at that load.
 Each agent also sends a batch of 5 samples after every 4th run. Latency is per POST /runs,
-measured in the client. The load generator runs on the same 2-core machine as the server.
+measured in the client. The load generator runs on the same 2-core machine as the server, so
+it is kept cheap: every gzip body and whole HTTP request is built before the clock starts, and
+each agent writes those bytes on its own kept-alive connection (asyncio streams, no HTTP client
+library). The CPU used by the generator, the collector and PostgreSQL is reported per phase.
 
     .venv/bin/python bench/ingest_bench.py [--db sqlite,postgresql] [--duration 20] [--rate 300]
 """
@@ -17,6 +20,7 @@ import asyncio
 import glob
 import gzip
 import json
+import math
 import os
 import random
 import shutil
@@ -32,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 XUNJIAN = str(Path(sys.executable).parent / "xunjian")
@@ -47,6 +52,7 @@ name = "Bench vendor"
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
 PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
+MAX_RATE = 600  # runs/s the closed-loop phase has bodies ready for
 
 
 def free_port() -> int:
@@ -92,7 +98,8 @@ def template_run() -> bytes:
     return json.dumps(run).encode()
 
 
-def start_postgres(root: Path) -> tuple[str, subprocess.Popen[bytes] | None, list[str]]:
+def start_postgres(root: Path) -> tuple[str, int, list[str]]:
+    """A throwaway cluster: its URL, the postmaster's pid (for CPU accounting), a stop command."""
     initdb = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))[-1]
     bindir = Path(initdb).parent
     data, sock = root / "pg", root / "sock"
@@ -119,7 +126,7 @@ def start_postgres(root: Path) -> tuple[str, subprocess.Popen[bytes] | None, lis
     )
     return (
         f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres",
-        None,
+        int((data / "postmaster.pid").read_text().split()[0]),
         [*ctl, "-m", "fast", "stop"],
     )
 
@@ -151,11 +158,7 @@ def start_collector(
 class Agent:
     def __init__(self, name: str, credential: str, template: bytes) -> None:
         self.name = name
-        self.headers = {
-            "Authorization": f"Bearer {credential}",
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-        }
+        self.credential = credential
         self.template = template.replace(PLACEHOLDER_HOST.encode(), name.encode())
         self.at = datetime(2026, 11, 20, tzinfo=timezone.utc)
         self.runs = 0
@@ -192,56 +195,128 @@ class Agent:
         ]
         return gzip.compress(json.dumps({"samples": samples}).encode(), 1)
 
+    def request(self, path: str, body: bytes) -> bytes:
+        """The whole HTTP/1.1 request, built before the clock runs."""
+        head = (
+            f"POST /api/v1/{path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Authorization: Bearer {self.credential}\r\nContent-Type: application/json\r\n"
+            f"Content-Encoding: gzip\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        return head.encode() + body
+
+    def script(self, runs: int) -> list[tuple[bool, bytes]]:
+        """`runs` distinct runs, each 4th followed by a batch of 5 samples: (is_run, request)."""
+        out: list[tuple[bool, bytes]] = []
+        for _ in range(runs):
+            out.append((True, self.request("runs", self.next_run())))
+            self.runs += 1
+            if self.runs % 4 == 0:
+                out.append((False, self.request("samples", self.next_samples())))
+        return out
+
+
+async def exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> tuple[int, bytes]:
+    """One request on a kept-alive connection; the collector always sends Content-Length."""
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    return status, await reader.readexactly(length)
+
 
 async def agent_loop(
-    agent: Agent,
-    client: httpx.AsyncClient,
-    base: str,
+    script: list[tuple[bool, bytes]],
+    port: int,
     stop: float,
     interval: float,
     latencies: list[float],
     errors: list[str],
 ) -> None:
+    """One agent: its own connection, requests back to back (interval 0) or paced."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
     if interval:
         await asyncio.sleep(random.random() * interval)
     next_at = time.perf_counter()
-    while time.perf_counter() < stop:
-        body = agent.next_run()
-        started = time.perf_counter()
-        try:
-            r = await client.post(f"{base}/runs", content=body, headers=agent.headers)
-            if r.status_code != 201:
-                errors.append(f"runs {r.status_code} {r.text[:100]}")
-            else:
+    try:
+        for is_run, request in script:
+            if time.perf_counter() >= stop:
+                break
+            started = time.perf_counter()
+            try:
+                status, body = await exchange(reader, writer, request)
+            except (OSError, asyncio.IncompleteReadError) as exc:
+                errors.append(f"{type(exc).__name__}: {exc}")
+                return
+            if status != (201 if is_run else 200):
+                errors.append(f"{status} {body[:100]!r}")
+            elif is_run:
                 latencies.append(time.perf_counter() - started)
-            agent.runs += 1
-            if agent.runs % 4 == 0:
-                r = await client.post(
-                    f"{base}/samples", content=agent.next_samples(), headers=agent.headers
-                )
-                if r.status_code != 200:
-                    errors.append(f"samples {r.status_code}")
-        except httpx.HTTPError as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-        if interval:
-            next_at += interval
-            await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+            if interval and is_run:
+                next_at += interval
+                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+        else:
+            errors.append("script exhausted before the phase ended (raise --max-rate)")
+    finally:
+        writer.close()
 
 
-async def phase(agents: list[Agent], base: str, seconds: float, rate: float) -> dict[str, Any]:
+def cpu_by_pid(root: int, children: bool) -> dict[int, float]:
+    """CPU seconds of a process (and its descendants): PostgreSQL forks a backend per
+    connection, uvicorn a process per worker."""
+    out: dict[int, float] = {}
+    try:
+        procs = [psutil.Process(root)]
+        if children:
+            procs += procs[0].children(recursive=True)
+    except psutil.NoSuchProcess:
+        return out
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        out[proc.pid] = times.user + times.system
+    return out
+
+
+def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
+    return sum(t - before.get(pid, 0.0) for pid, t in after.items())
+
+
+async def run_phase(
+    scripts: list[list[tuple[bool, bytes]]], port: int, seconds: float, interval: float
+) -> tuple[list[float], list[str], float]:
     latencies: list[float] = []
     errors: list[str] = []
+    started = time.perf_counter()
+    await asyncio.gather(
+        *(agent_loop(s, port, started + seconds, interval, latencies, errors) for s in scripts)
+    )
+    return latencies, errors, time.perf_counter() - started
+
+
+def phase(
+    agents: list[Agent], port: int, seconds: float, rate: float, processes: dict[str, int]
+) -> dict[str, Any]:
+    """Bodies and requests are built first; then the clock runs and only the sending is timed.
+    CPU of the generator, the collector and the database are read around the timed part."""
+    per_agent = math.ceil(seconds * (rate or MAX_RATE) / len(agents)) + 2
+    scripts = [a.script(per_agent) for a in agents]
     interval = len(agents) / rate if rate else 0.0
-    limits = httpx.Limits(max_connections=len(agents), max_keepalive_connections=len(agents))
-    async with httpx.AsyncClient(limits=limits, timeout=60) as client:
-        started = time.perf_counter()
-        await asyncio.gather(
-            *(
-                agent_loop(a, client, base, started + seconds, interval, latencies, errors)
-                for a in agents
-            )
+    before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
+    latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
+    cpu = {
+        f"cpu_{name}_pct": round(
+            100 * cpu_used(before[name], cpu_by_pid(pid, name != "generator")) / elapsed
         )
-        elapsed = time.perf_counter() - started
+        for name, pid in processes.items()
+    }
     latencies.sort()
     return {
         "runs": len(latencies),
@@ -250,6 +325,7 @@ async def phase(agents: list[Agent], base: str, seconds: float, rate: float) -> 
         "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1)
         if latencies
         else None,
+        **cpu,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
@@ -299,15 +375,18 @@ def bench(kind: str, args: argparse.Namespace, template: bytes) -> dict[str, Any
     env["XUNJIAN_HOME"] = str(root / "home")
     Path(env["XUNJIAN_HOME"]).mkdir(parents=True)
     stop_pg: list[str] = []
+    pg_pid = 0
     if kind == "postgresql":
-        env["XUNJIAN_DATABASE_URL"], _, stop_pg = start_postgres(root)
+        env["XUNJIAN_DATABASE_URL"], pg_pid, stop_pg = start_postgres(root)
     port = free_port()
     proc = start_collector(env, port, args.workers, root / "serve.log")
     try:
         agents = enroll(port, env, args.agents, template)
-        base = f"http://127.0.0.1:{port}/api/v1"
-        saturated = asyncio.run(phase(agents, base, args.duration, 0))
-        paced = asyncio.run(phase(agents, base, args.duration, args.rate))
+        processes = {"generator": os.getpid(), "collector": proc.pid}
+        if pg_pid:
+            processes["postgres"] = pg_pid
+        saturated = phase(agents, port, args.duration, 0, processes)
+        paced = phase(agents, port, args.duration, args.rate, processes)
         return {"db": kind, "workers": args.workers, "saturation": saturated, "paced": paced}
     finally:
         proc.terminate()
