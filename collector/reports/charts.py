@@ -24,12 +24,13 @@ import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 from matplotlib import font_manager, rcParams
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from collector.reports.data import Series, chart_cid
+from collector.reports.data import chart_cid
+from collector.reports.samples import Floats, Samples
 
 log = logging.getLogger(__name__)
 
@@ -68,101 +69,132 @@ def cjk_font() -> Optional[str]:
         return _font_family or None
 
 
-def _reduce(
-    hours: Sequence[float], values: Sequence[Optional[float]]
-) -> tuple[list[float], list[float]]:
+def _reduce(hours: Floats, values: Floats) -> tuple[Floats, Floats]:
     """At most MAX_POINTS points: each bucket keeps its maximum (so peaks stay visible)."""
-    pairs = [(h, v) for h, v in zip(hours, values) if v is not None]
-    if len(pairs) <= MAX_POINTS:
-        return [h for h, _ in pairs], [v for _, v in pairs]
-    size = -(-len(pairs) // MAX_POINTS)
-    xs: list[float] = []
-    ys: list[float] = []
-    for i in range(0, len(pairs), size):
-        bucket = pairs[i : i + size]
-        h, v = max(bucket, key=lambda p: p[1])
-        xs.append(h)
-        ys.append(v)
-    return xs, ys
+    keep = np.isfinite(values)
+    xs, ys = hours[keep], values[keep]
+    if ys.size <= MAX_POINTS:
+        return xs, ys
+    size = -(-ys.size // MAX_POINTS)
+    padded = np.full(-(-ys.size // size) * size, -np.inf)
+    padded[: ys.size] = ys
+    rows = np.arange(padded.size // size) * size
+    picks = rows + padded.reshape(-1, size).argmax(axis=1)
+    return xs[picks], ys[picks]
 
 
-def _axes(span_hours: float, tick_labels: list[str], percent: bool) -> tuple[Figure, Axes]:
-    fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
-    ax = fig.add_axes((0.09, 0.16, 0.84, 0.78))
-    ax.set_xlim(0, span_hours)
-    ticks = [span_hours * k / 4 for k in range(5)]
-    ax.set_xticks(ticks, tick_labels)
-    if percent:
-        ax.set_ylim(0, 105)
-        ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
-    ax.tick_params(labelsize=6, length=2)
-    ax.grid(True, linewidth=0.3, color="#d0d6dc")
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    return fig, ax
+_NONE: Floats = np.zeros(0)
 
 
-def _mark_peak(ax: Axes, xs: Sequence[float], ys: Sequence[float], text: str) -> None:
-    if not ys:
-        return
-    k = max(range(len(ys)), key=lambda i: ys[i])
-    ax.plot([xs[k]], [ys[k]], marker="v", color=PEAK_COLOUR, markersize=4, linestyle="none")
-    right = xs[k] > 0.8 * ax.get_xlim()[1]  # near the right edge: label to the left
-    ax.annotate(
-        text.format(ys[k]),
-        (xs[k], ys[k]),
-        xytext=(-4 if right else 4, -9 if ys[k] > 0.8 * ax.get_ylim()[1] else 3),
-        textcoords="offset points",
-        horizontalalignment="right" if right else "left",
-        fontsize=6,
-        color=PEAK_COLOUR,
-    )
+class _Canvas:
+    """One figure of a chart kind, drawn again for every host: building axes, ticks and text
+    objects was over half of a chart's time, updating their data costs little."""
+
+    def __init__(self, percent: bool, lines: int) -> None:
+        self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
+        self.canvas = FigureCanvasAgg(self.fig)
+        ax = self.ax = self.fig.add_axes((0.09, 0.16, 0.84, 0.78))
+        self.percent = percent
+        if percent:
+            ax.set_ylim(0, 105)
+            ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
+        ax.tick_params(labelsize=6, length=2)
+        ax.grid(True, linewidth=0.3, color="#d0d6dc")
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+        colours = [LINE_COLOUR] if lines == 1 else [f"C{k}" for k in range(lines)]
+        self.lines = [ax.plot([], [], linewidth=0.8, color=c)[0] for c in colours]
+        (self.marker,) = ax.plot(
+            [], [], marker="v", color=PEAK_COLOUR, markersize=4, linestyle="none"
+        )
+        self.label = ax.annotate(
+            "", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize=6, color=PEAK_COLOUR
+        )
+
+    def png(
+        self,
+        span: float,
+        tick_labels: list[str],
+        lines: Sequence[tuple[str, Floats, Floats]],
+        peak_format: str,
+    ) -> bytes:
+        ax = self.ax
+        ax.set_xlim(0, span)
+        ax.set_xticks([span * k / 4 for k in range(5)], tick_labels)
+        for k, line in enumerate(self.lines):
+            name, xs, ys = lines[k] if k < len(lines) else ("", _NONE, _NONE)
+            line.set_data(xs, ys)
+            line.set_label(name)
+        top = max((float(ys.max()) for _, _, ys in lines if ys.size), default=None)
+        if not self.percent:
+            ax.set_ylim(0, top * 1.25 if top else 1.0)
+        if len(lines) > 1:
+            ax.legend(
+                handles=self.lines[: len(lines)],
+                fontsize=5.5,
+                loc="lower left",
+                ncol=3,
+                frameon=False,
+            )
+        self._mark_peak(lines, peak_format)
+        buf = io.BytesIO()
+        self.canvas.print_png(buf)
+        return buf.getvalue()
+
+    def _mark_peak(self, lines: Sequence[tuple[str, Floats, Floats]], peak_format: str) -> None:
+        """The highest point of the series with the highest maximum (the first on a tie)."""
+        best = max((ln for ln in lines if ln[2].size), key=lambda ln: ln[2].max(), default=None)
+        self.label.set_visible(best is not None)
+        if best is None:
+            self.marker.set_data([], [])
+            return
+        _, xs, ys = best
+        k = int(ys.argmax())
+        x, y = float(xs[k]), float(ys[k])
+        self.marker.set_data([x], [y])
+        right = x > 0.8 * self.ax.get_xlim()[1]  # near the right edge: label to the left
+        self.label.set_text(peak_format.format(y))
+        self.label.xy = (x, y)
+        self.label.set_position((-4 if right else 4, -9 if y > 0.8 * self.ax.get_ylim()[1] else 3))
+        self.label.set_horizontalalignment("right" if right else "left")
 
 
-def _png(fig: Figure) -> bytes:
-    buf = io.BytesIO()
-    FigureCanvasAgg(fig).print_png(buf)
-    return buf.getvalue()
+_canvases: dict[str, _Canvas] = {}
+_draw_lock = threading.Lock()
+"""The console draws from request threads; the shared figures are drawn one host at a time."""
 
 
-def host_charts(host_key: str, series: Series, tz: ZoneInfo) -> dict[str, bytes]:
+def _canvas(kind: str) -> _Canvas:
+    if kind not in _canvases:
+        _canvases[kind] = _Canvas(percent=kind != "load", lines=MAX_MOUNTS if kind == "disk" else 1)
+    return _canvases[kind]
+
+
+def host_charts(host_key: str, samples: Samples, tz: ZoneInfo) -> dict[str, bytes]:
     """PNG per chart of one host, keyed by the Content-ID the report's HTML refers to."""
     cjk_font()
-    t0 = series.times[0]
-    hours = [(t - t0).total_seconds() / 3600 for t in series.times]
-    span = max(hours[-1], 1e-6)
+    hours = (samples.at_us - samples.at_us[0]) / 3.6e9
+    span = max(float(hours[-1]), 1e-6)
+    t0 = samples.time(0)
     labels = [
         (t0 + timedelta(hours=span * k / 4)).astimezone(tz).strftime("%H:%M") for k in range(5)
     ]
+    plan: list[tuple[str, list[tuple[str, Floats]], str]] = [
+        ("cpu", [("", samples.cpu)], "{:.1f}%"),
+        ("memory", [("", samples.memory)], "{:.1f}%"),
+        ("load", [("", samples.load1)], "{:.2f}"),
+    ]
+    if samples.disks:
+        fullest = sorted(samples.disks.items(), key=lambda kv: -_top(kv[1]))[:MAX_MOUNTS]
+        plan.append(("disk", fullest, "{:.1f}%"))
     out: dict[str, bytes] = {}
-    line: tuple[str, Sequence[Optional[float]], bool]
-    for line in (
-        ("cpu", series.cpu, True),
-        ("memory", series.memory, True),
-        ("load", series.load1, False),
-    ):
-        kind, values, percent = line
-        fig, ax = _axes(span, labels, percent)
-        xs, ys = _reduce(hours, values)
-        ax.plot(xs, ys, linewidth=0.8, color=LINE_COLOUR)
-        if not percent:
-            ax.set_ylim(0, max(ys or [1.0]) * 1.25 or 1.0)
-        _mark_peak(ax, xs, ys, "{:.1f}%" if percent else "{:.2f}")
-        out[chart_cid(host_key, kind)] = _png(fig)
-    if series.disks:
-        fig, ax = _axes(span, labels, True)
-        ranked = sorted(
-            series.disks.items(),
-            key=lambda kv: -max((v for v in kv[1] if v is not None), default=0.0),
-        )
-        best_x: list[float] = []
-        best_y: list[float] = []
-        for mount, used in ranked[:MAX_MOUNTS]:
-            xs, ys = _reduce(hours, used)
-            ax.plot(xs, ys, linewidth=0.8, label=mount)
-            if not best_y or (ys and max(ys) > max(best_y)):
-                best_x, best_y = xs, ys
-        ax.legend(fontsize=5.5, loc="lower left", ncol=3, frameon=False)
-        _mark_peak(ax, best_x, best_y, "{:.1f}%")
-        out[chart_cid(host_key, "disk")] = _png(fig)
+    with _draw_lock:
+        for kind, series, peak_format in plan:
+            lines = [(name, *_reduce(hours, values)) for name, values in series]
+            out[chart_cid(host_key, kind)] = _canvas(kind).png(span, labels, lines, peak_format)
     return out
+
+
+def _top(values: Floats) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size else 0.0

@@ -22,14 +22,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from checks.catalog import CATALOG
 from checks.evaluate import evaluate
 from checks.facts import LogTemplate, MetricSummary
-from checks.history_summary import summarize
 from checks.model import Category, CheckResult, InspectionRun, Message, Severity, Threshold
 from checks.text import Texts
-from checks.wire import Gap, Sample
+from checks.wire import Gap
 from collector import periods
 from collector.contracts import Contract, Party
 from collector.periods import Period
 from collector.priority import priority_of_check
+from collector.reports.samples import Samples, summaries
 from collector.reports.score import HostTally, Status, contract_health, host_health
 from collector.reports.texts import report_texts
 from collector.support_hours import deadline, elapsed_business_hours
@@ -84,7 +84,7 @@ class HostInput:
     results: list[CheckResult] = field(default_factory=list)
     """The collector's evaluation of `latest` (the contract's thresholds)."""
     runs: list[RunRef] = field(default_factory=list)
-    samples: list[Sample] = field(default_factory=list)
+    samples: Samples = field(default_factory=Samples)
     """The last 24 h of the period, oldest first."""
     findings: list[FindingRecord] = field(default_factory=list)
     downtime: list[tuple[datetime, Optional[datetime]]] = field(default_factory=list)
@@ -271,16 +271,6 @@ class MetricRow(_View):
     max_at: str
 
 
-class Series(_View):
-    """Samples of the last 24 h, for the charts (values aligned with `times`)."""
-
-    times: list[datetime]
-    cpu: list[float]
-    memory: list[float]
-    load1: list[float]
-    disks: dict[str, list[Optional[float]]]
-
-
 class ChartRef(_View):
     cid: str
     kind: str
@@ -313,7 +303,6 @@ class HostSection(_View):
     history: list[ResultRow]
     history_source: str
     metrics: list[MetricRow]
-    series: Optional[Series]
     charts: list[ChartRef]
     findings: list[FindingView]
 
@@ -656,41 +645,15 @@ def _fulfilment(c: _Ctx, inputs: ReportInputs, modes: Counter[str]) -> Optional[
     )
 
 
-def metric_series(samples: Sequence[Sample]) -> Optional[Series]:
-    """Chart series of a host's samples; used by the report and the console's host page."""
-    if len(samples) < 2:
-        return None
-    mounts = sorted({m.mount for s in samples for m in s.mounts})
-    disks: dict[str, list[Optional[float]]] = {}
-    for mount in mounts:
-        disks[mount] = [
-            next((m.used_percent for m in s.mounts if m.mount == mount), None) for s in samples
-        ]
-    return Series(
-        times=[s.at for s in samples],
-        cpu=[s.cpu_percent for s in samples],
-        memory=[s.memory_percent for s in samples],
-        load1=[s.load1 for s in samples],
-        disks=disks,
-    )
+def metric_series(samples: Samples) -> Optional[Samples]:
+    """The samples when there are enough to draw (report and the console's host page)."""
+    return samples if len(samples) >= 2 else None
 
 
 def _metric_summaries(h: HostInput) -> tuple[str, list[MetricSummary]]:
     """From the collector's samples when there are any, else the run's own history facts."""
-    if h.samples:
-        out = [
-            summarize("cpu", "%", [(s.at, s.cpu_percent) for s in h.samples]),
-            summarize("memory", "%", [(s.at, s.memory_percent) for s in h.samples]),
-            summarize("swap", "%", [(s.at, s.swap_percent) for s in h.samples]),
-            summarize("load1", "", [(s.at, s.load1) for s in h.samples]),
-        ]
-        mounts = sorted({m.mount for s in h.samples for m in s.mounts})
-        for mount in mounts:
-            points = [
-                (s.at, m.used_percent) for s in h.samples for m in s.mounts if m.mount == mount
-            ]
-            out.append(summarize(f"disk:{mount}", "%", points))
-        return "samples", [m for m in out if m is not None]
+    if len(h.samples):
+        return "samples", summaries(h.samples)
     history = h.latest.facts.history if h.latest else None
     if history is not None and history.metrics:
         return history.source, list(history.metrics)
@@ -703,7 +666,7 @@ def _metric_label(c: _Ctx, metric: str) -> str:
 
 
 def _charts(
-    c: _Ctx, h: HostInput, series: Optional[Series], metrics: Sequence[MetricSummary]
+    c: _Ctx, h: HostInput, series: Optional[Samples], metrics: Sequence[MetricSummary]
 ) -> list[ChartRef]:
     if series is None:
         return []
@@ -815,7 +778,6 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
             )
             for m in summaries
         ],
-        series=series,
         charts=_charts(c, h, series, summaries),
         findings=[
             _finding_view(c, h.hostname, r) for r in sorted(h.results, key=_order) if _is_finding(r)

@@ -14,7 +14,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from checks.model import Message
-from checks.wire import Gap, MountSample, Sample
+from checks.wire import Gap
 from collector import periods
 from collector.availability import availability
 from collector.contracts import Contract
@@ -23,6 +23,7 @@ from collector.db.models_reports import ReportRow
 from collector.ingest import load_payload, load_results
 from collector.periods import Period
 from collector.reports.data import FindingRecord, HostInput, ReportInputs, RunRef
+from collector.reports.samples import Samples
 
 HISTORY = timedelta(hours=24)
 
@@ -93,20 +94,18 @@ def load_inputs(
     )
 
 
-def load_samples(session: Session, host_id: str, end: datetime) -> list[Sample]:
+def load_samples(session: Session, host_id: str, end: datetime) -> Samples:
     """The host's samples of the 24 h up to `end`, for reports and the console's host page.
 
-    Columns, not ORM objects, and no re-validation: these rows were validated at ingest, and a
-    day of minute samples on a hundred hosts is 144 000 of them."""
+    Only the columns charts and summaries use, straight into arrays: a day of minute samples
+    on a hundred hosts is 144,000 rows, too many for an object each."""
     rows = session.execute(
         select(
             SampleRow.at,
             SampleRow.cpu_percent,
-            SampleRow.load1,
-            SampleRow.load5,
-            SampleRow.load15,
             SampleRow.memory_percent,
             SampleRow.swap_percent,
+            SampleRow.load1,
             SampleRow.mounts,
         )
         .where(
@@ -115,20 +114,8 @@ def load_samples(session: Session, host_id: str, end: datetime) -> list[Sample]:
             SampleRow.at < end,
         )
         .order_by(SampleRow.at)
-    ).all()
-    return [
-        Sample.model_construct(
-            at=at,
-            cpu_percent=cpu,
-            load1=l1,
-            load5=l5,
-            load15=l15,
-            memory_percent=mem,
-            swap_percent=swap,
-            mounts=[MountSample.model_construct(**m) for m in mounts],
-        )
-        for at, cpu, l1, l5, l15, mem, swap, mounts in rows
-    ]
+    )
+    return Samples.from_rows(rows)
 
 
 def _findings(session: Session, host_id: str, period: Period) -> list[FindingRecord]:

@@ -32,9 +32,10 @@ from collector.reports.data import (
     HostSection,
     ReportData,
     ReportInputs,
-    Series,
     assemble,
+    metric_series,
 )
+from collector.reports.samples import Samples
 from collector.reports.score import Status
 from collector.reports.texts import report_texts
 
@@ -113,7 +114,7 @@ def _mail_hosts(data: ReportData) -> list[HostSection]:
     return sorted(charted, key=lambda h: (rank[h.status], h.score, h.hostname))[:MAIL_CHART_HOSTS]
 
 
-def _draw(batch: list[tuple[str, Series]], tz: str) -> dict[str, bytes]:
+def _draw(batch: list[tuple[str, Samples]], tz: str) -> dict[str, bytes]:
     from collector.reports import charts  # matplotlib only when there is something to draw
 
     out: dict[str, bytes] = {}
@@ -122,8 +123,11 @@ def _draw(batch: list[tuple[str, Series]], tz: str) -> dict[str, bytes]:
     return out
 
 
-def _chart_batch(data: ReportData) -> list[tuple[str, Series]]:
-    return [(h.host_id or h.hostname, h.series) for h in data.hosts if h.series is not None]
+def _chart_batch(inputs: ReportInputs) -> list[tuple[str, Samples]]:
+    hosts = inputs.hosts
+    return [
+        (h.host_id or h.hostname, h.samples) for h in hosts if metric_series(h.samples) is not None
+    ]
 
 
 def produce(
@@ -152,7 +156,7 @@ def produce(
         clock["assemble_s"] = time.perf_counter() - t
         t = time.perf_counter()
         if datas:
-            charts = _draw(_chart_batch(datas[0]), datas[0].cover.timezone)
+            charts = _draw(_chart_batch(inputs), datas[0].cover.timezone)
         clock["charts_s"] = time.perf_counter() - t
         t = time.perf_counter()
         out = [render(d, charts) for d in datas]
@@ -160,7 +164,7 @@ def produce(
         return list(zip(datas, out))
     with _pool(workers) as pool:
         first = assemble(inputs, langs[0])
-        batch = _chart_batch(first)
+        batch = _chart_batch(inputs)
         drawing = pool.starmap_async(
             _draw, [(batch[k::workers], first.cover.timezone) for k in range(workers)]
         )
