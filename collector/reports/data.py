@@ -11,7 +11,7 @@ fulfilment or availability to report).
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, Optional, Union
@@ -245,6 +245,7 @@ class ResultRow(_View):
     value_text: str
     threshold_text: str
     summary: str
+    evidence: list[str]
 
 
 class TemplateRow(_View):
@@ -305,6 +306,10 @@ class HostSection(_View):
     metrics: list[MetricRow]
     charts: list[ChartRef]
     findings: list[FindingView]
+    advice: list[Recommendation]
+    """The host's findings grouped by recommendation (their descriptions are in the tables)."""
+    unadvised: list[str]
+    """'check item' of findings that carry no recommendation"""
 
 
 class Recommendation(_View):
@@ -414,6 +419,7 @@ def _result_row(c: _Ctx, r: CheckResult) -> ResultRow:
         value_text=_value_text(c, r),
         threshold_text=_threshold_text(c, r.threshold),
         summary=c.t(r.message.key, r.message.params),
+        evidence=r.evidence[:EVIDENCE_LINES],
     )
 
 
@@ -743,6 +749,9 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
     source, summaries = _metric_summaries(h)
     series = metric_series(h.samples)
     identity = run.host if run else None
+    findings = [
+        _finding_view(c, h.hostname, r) for r in sorted(h.results, key=_order) if _is_finding(r)
+    ]
     return HostSection(
         hostname=h.hostname,
         host_id=h.host_id,
@@ -779,32 +788,43 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
             for m in summaries
         ],
         charts=_charts(c, h, series, summaries),
-        findings=[
-            _finding_view(c, h.hostname, r) for r in sorted(h.results, key=_order) if _is_finding(r)
-        ],
+        findings=findings,
+        advice=_advice(findings, _check_item),
+        unadvised=[_check_item(f) for f in findings if not f.recommendation],
     )
 
 
-def _recommendations(c: _Ctx, sections: Sequence[HostSection]) -> list[Recommendation]:
+def _check_item(f: FindingView) -> str:
+    return f"{f.check} {f.item or ''}".strip()
+
+
+def _advice(
+    views: Iterable[FindingView], target: Callable[[FindingView], str]
+) -> list[Recommendation]:
+    """Findings grouped by their recommendation, the most urgent first; `target` names each."""
     grouped: dict[str, list[FindingView]] = defaultdict(list)
-    for s in sections:
-        for f in s.findings:
-            if f.recommendation:
-                grouped[f.recommendation].append(f)
+    for f in views:
+        if f.recommendation:
+            grouped[f.recommendation].append(f)
     recs = []
-    for text, views in grouped.items():
-        worst_view = min(views, key=_order)
-        priorities = sorted({v.priority for v in views if v.priority})
+    for text, group in grouped.items():
+        worst_view = min(group, key=_order)
+        priorities = sorted({v.priority for v in group if v.priority})
         recs.append(
             Recommendation(
                 text=text,
                 severity=worst_view.severity,
                 severity_text=worst_view.severity_text,
                 priority=priorities[0] if priorities else None,
-                targets=sorted({f"{v.host} {v.item or ''}".strip() for v in views}),
+                targets=sorted({target(v) for v in group}),
             )
         )
     return sorted(recs, key=lambda r: (r.priority or "P9", -r.severity.rank, -len(r.targets)))
+
+
+def _recommendations(sections: Sequence[HostSection]) -> list[Recommendation]:
+    views = (f for s in sections for f in s.findings)
+    return _advice(views, lambda v: f"{v.host} {v.item or ''}".strip())
 
 
 def _appendix(c: _Ctx, inputs: ReportInputs, modes: Counter[str]) -> Appendix:
@@ -913,7 +933,7 @@ def assemble(inputs: ReportInputs, lang: str) -> ReportData:
         summary=summary,
         fulfilment=_fulfilment(c, inputs, modes),
         hosts=sections,
-        recommendations=_recommendations(c, sections),
+        recommendations=_recommendations(sections),
         appendix=_appendix(c, inputs, modes),
     )
 
