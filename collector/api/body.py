@@ -23,12 +23,11 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 INT64 = 2**63
 # Everything `_storable` refuses shows in the JSON text as one of: 19+ digits, a huge exponent,
-# NaN/Infinity, a time without offset (or a bare date), a year at the calendar's edge.
-_SUSPECT = re.compile(
-    rb"\d{19}|[eE][+-]?\d{3}|NaN|Infinity"
-    rb'|"\d{4}-\d\d-\d\d(?:[Tt _][0-9:.]+)?"|"(?:0001|9999)-'
-)
-
+# NaN/Infinity, a time without offset (or a bare date), a year at the calendar's edge. One regex
+# with those alternatives costs ~2 ms on a 50 KB run (no literal to skip ahead on); folding
+# digits to 0, E to e and - to + first turns each into a plain substring search (~0.1 ms).
+_FOLD = bytes.maketrans(b"123456789E-", b"000000000e+")
+_NAIVE_TIME = re.compile(rb'"0000\+00\+00(?:[Tt _][0:.]+)?"')
 _REF = "#/components/schemas/{model}"
 _MODELS: dict[str, type[BaseModel]] = {}
 
@@ -47,7 +46,7 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
                     for err in exc.errors(include_url=False, include_input=False)
                 ]
             ) from exc
-        if _SUSPECT.search(raw):  # the exact walk costs ~1 ms on a 50 KB run: only on suspicion
+        if _suspect(raw):  # the exact walk costs ~1 ms on a 50 KB run: only on suspicion
             problems: list[dict[str, Any]] = []
             _storable(parsed, ("body",), problems)
             if problems:
@@ -55,6 +54,19 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
         return parsed
 
     return parse
+
+
+def _suspect(raw: bytes) -> bool:
+    """Whether the text may hold a value `_storable` refuses (false alarms only cost time)."""
+    if b"NaN" in raw or b"Infinity" in raw or b'"0001-' in raw or b'"9999-' in raw:
+        return True
+    folded = raw.translate(_FOLD)
+    return (
+        b"0" * 19 in folded
+        or b"e000" in folded
+        or b"e+000" in folded
+        or _NAIVE_TIME.search(folded) is not None
+    )
 
 
 def _storable(value: Any, loc: tuple[Any, ...], out: list[dict[str, Any]]) -> None:
