@@ -28,6 +28,7 @@ from collector.alerts.engine import Alerting
 from collector.api import router as api_router
 from collector.api.body import add_components
 from collector.api.ops import router as ops_router
+from collector.auth import HostCredentials
 from collector.db.engine import Database
 from collector.ingest import IngestError
 from collector.metrics import Metrics
@@ -159,6 +160,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.metrics = metrics
     app.state.run_scheduler = False
     app.state.alerting = Alerting.from_settings(database, settings)
+    app.state.host_credentials = HostCredentials()
     app.include_router(api_router)
     add_components(app)
     app.include_router(ops_router)
@@ -182,7 +184,8 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     @app.exception_handler(IngestError)
     async def _ingest(_: Request, exc: IngestError) -> JSONResponse:
         metrics.reject(REASONS.get(exc.status, str(exc.status)))
-        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import threading
+import time
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Optional
@@ -51,6 +53,7 @@ class Principal:
     host_id: Optional[str] = None
     hostname: str = ""
     tags: tuple[str, ...] = field(default_factory=tuple)
+    credential_sha256: Optional[str] = None  # hosts: what they authenticated with
 
     def sees(self, contract: str) -> bool:
         return self.kind == "key" and (self.contract is None or self.contract == contract)
@@ -83,6 +86,7 @@ def authenticate(db: Database, secret: str) -> Principal:
                 host_id=host.id,
                 hostname=host.hostname,
                 tags=tuple(host.tags),
+                credential_sha256=hashed,
             )
         if secret.startswith(KEY_PREFIX):
             key = session.scalars(select(ApiKey).where(ApiKey.key_sha256 == hashed)).first()
@@ -136,3 +140,51 @@ Agent = Annotated[Principal, Depends(agent)]
 Reader = Annotated[Principal, Depends(reader)]
 Engineer = Annotated[Principal, Depends(engineer)]
 Db = Annotated[Database, Depends(database)]
+
+
+class HostCredentials:
+    """Host credentials verified recently, by their SHA-256, for the run ingest path only.
+
+    A lookup costs a pooled connection and two round trips per request, and an agent sends the
+    same credential with every post. What a cached entry lets through is re-checked on the
+    locked host row before anything is stored (`HostRef.credential_sha256`), so a revoked or
+    replaced credential stops at once; the TTL only bounds how long a dead entry lingers.
+    """
+
+    def __init__(self, ttl_seconds: float = 60.0, max_entries: int = 100_000) -> None:
+        self.ttl, self.max_entries = ttl_seconds, max_entries
+        self._lock = threading.Lock()
+        self._known: dict[str, tuple[float, Principal]] = {}
+
+    def principal(self, db: Database, secret: str) -> Principal:
+        hashed = digest(secret)
+        now = time.monotonic()
+        with self._lock:
+            hit = self._known.get(hashed)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        found = authenticate(db, secret)
+        with self._lock:
+            if len(self._known) >= self.max_entries:
+                self._known = {k: v for k, v in self._known.items() if v[0] > now}
+            if len(self._known) < self.max_entries:
+                self._known[hashed] = (now + self.ttl, found)
+        return found
+
+    def forget(self, hashed: str) -> None:
+        with self._lock:
+            self._known.pop(hashed, None)
+
+
+def poster(
+    request: Request,
+    creds: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
+) -> Principal:
+    """`principal` for POST /runs: host credentials come from `HostCredentials` (API keys,
+    rare here, are looked up every time)."""
+    if creds is None or not creds.credentials:
+        raise _unauthorized("missing Authorization: Bearer credential")
+    if not creds.credentials.startswith(HOST_PREFIX):
+        return authenticate(database(request), creds.credentials)
+    known: HostCredentials = request.app.state.host_credentials
+    return known.principal(database(request), creds.credentials)

@@ -12,6 +12,7 @@ but never resolves a newer finding.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
 import uuid
 import zlib
@@ -55,6 +56,12 @@ class UnknownContract(IngestError):
     status = 404
 
 
+class CredentialGone(IngestError):
+    """The host's credential was revoked or replaced after the caller's credential was cached."""
+
+    status = 401
+
+
 @dataclass(frozen=True)
 class HostRef:
     """What ingest needs to know about the host a run belongs to."""
@@ -63,6 +70,17 @@ class HostRef:
     contract: str
     hostname: str
     tags: tuple[str, ...] = ()
+    # When set, the run is refused unless this is still the host's live credential: checked on
+    # the locked host row, so a credential cached by the API stops the moment it is revoked.
+    credential_sha256: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class Ingested:
+    receipt: RunReceipt
+    # A finding opened, changed severity or resolved: the alerts hook has something to decide.
+    # When False it would only re-read what the scheduler's minute tick reads anyway.
+    alerts_due: bool
 
 
 def canonical(run: InspectionRun) -> bytes:
@@ -103,21 +121,48 @@ def ingest_run(
     now: Optional[datetime] = None,
 ) -> RunReceipt:
     """Store `run` for `host` once; returns the receipt (duplicate=True for a replay)."""
+    return ingest(db, host, run, via=via, now=now).receipt
+
+
+def ingest(
+    db: Database,
+    host: HostRef,
+    run: InspectionRun,
+    *,
+    via: str = "agent",
+    now: Optional[datetime] = None,
+) -> Ingested:
+    """`ingest_run`, also saying whether the alerts hook has work.
+
+    On PostgreSQL everything happens in one transaction on one connection: each statement is a
+    round trip, and under load the round trips, not the SQL, were the cost. SQLite's write lock
+    is database-wide, so there the run is judged before the lock is taken.
+    """
     body = canonical(run)
     sha = hashlib.sha256(body).hexdigest()
     run_id = str(run.run_id)
-    with db.read() as session:
-        known = _existing(session, run_id, sha, host.id)
-        if known is not None:
-            return known
-        results = judge(session, host, run)
+    results: Optional[list[CheckResult]] = None
+    if db.is_sqlite:
+        with db.read() as session:
+            known = _existing(session, run_id, sha, host.id)
+            if known is not None:
+                return Ingested(known, False)
+            results = judge(session, host, run)
     try:
         with db.write() as session:
             # Serialise runs of one host across collectors; SQLite's BEGIN IMMEDIATE already has.
             row = session.scalars(select(Host).where(Host.id == host.id).with_for_update()).one()
+            if host.credential_sha256 is not None and (
+                row.revoked_at is not None
+                or row.credential_sha256 is None
+                or not hmac.compare_digest(row.credential_sha256, host.credential_sha256)
+            ):
+                raise CredentialGone("host credential revoked or replaced")
             known = _existing(session, run_id, sha, host.id)
             if known is not None:
-                return known
+                return Ingested(known, False)
+            if results is None:
+                results = judge(session, host, run)
             return _store(session, row, run, results, body, sha, via, now or utcnow())
     except IntegrityError:
         # Another process stored the same run_id between our check and our insert.
@@ -125,7 +170,7 @@ def ingest_run(
             known = _existing(session, run_id, sha, host.id)
         if known is None:
             raise
-        return known
+        return Ingested(known, False)
 
 
 def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Optional[RunReceipt]:
@@ -156,7 +201,7 @@ def _store(
     sha: str,
     via: str,
     now: datetime,
-) -> RunReceipt:
+) -> Ingested:
     bad = [r for r in results if r.severity in BAD]
     row = Run(
         run_id=str(run.run_id),
@@ -179,12 +224,13 @@ def _store(
     session.flush()  # the unique run_id is checked here, before any finding changes
     newest = host.last_run_at is None or run.created_at >= host.last_run_at
     if newest:
-        _advance(session, host, row, _by_key(bad))
+        changed = _advance(session, host, row, _by_key(bad))
         host.last_run_at = run.created_at
         _refresh_identity(host, run.host, run.agent_version)
     else:
-        _backfill(session, host, row, _by_key(bad))
-    return RunReceipt(run_id=run.run_id, host_id=host.id, received_at=now, findings=len(bad))
+        changed = _backfill(session, host, row, _by_key(bad))
+    receipt = RunReceipt(run_id=run.run_id, host_id=host.id, received_at=now, findings=len(bad))
+    return Ingested(receipt, changed)
 
 
 def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult]:
@@ -199,8 +245,9 @@ def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult
 
 def _advance(
     session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
-) -> None:
-    """The newest run: open what is new, carry what persists, resolve what went away."""
+) -> bool:
+    """The newest run: open what is new, carry what persists, resolve what went away.
+    True when a finding opened, changed severity or resolved."""
     open_rows = session.scalars(
         select(Finding).where(Finding.host_id == host.id, Finding.state == OPEN)
     ).all()
@@ -228,14 +275,17 @@ def _advance(
         finding.state = RESOLVED
         finding.resolved_run = run.run_id
         finding.resolved_at = run.created_at
+    return len(unchanged) < len(bad) or bool(current)
 
 
 def _backfill(
     session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
-) -> None:
-    """A run older than the newest: record what it saw without resolving anything newer."""
+) -> bool:
+    """A run older than the newest: record what it saw without resolving anything newer.
+    What it records is past or widens an episode already known, so alerts have nothing new
+    (False) unless it turns out to be the newest after all."""
     if not bad:
-        return
+        return False
     t = run.created_at
     later = session.execute(
         select(Run.run_id, Run.created_at)
@@ -244,8 +294,7 @@ def _backfill(
         .limit(1)
     ).first()
     if later is None:  # cannot happen while last_run_at > t; be safe rather than lose it
-        _advance(session, host, run, bad)
-        return
+        return _advance(session, host, run, bad)
     episodes = session.scalars(
         select(Finding).where(
             Finding.host_id == host.id,
@@ -272,6 +321,7 @@ def _backfill(
         finding.resolved_run = later.run_id
         finding.resolved_at = later.created_at
         session.add(finding)
+    return False
 
 
 def _new_finding(host: Host, run: Run, result: CheckResult) -> Finding:

@@ -14,9 +14,16 @@ from checks.wire import RunReceipt
 from collector.alerts.engine import after_ingest
 from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
-from collector.auth import Db, Principal, Reader, Role, principal
+from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
 from collector.db.models import Run
-from collector.ingest import HostRef, host_for_submission, ingest_run, load_payload, load_results
+from collector.ingest import (
+    CredentialGone,
+    HostRef,
+    host_for_submission,
+    ingest,
+    load_payload,
+    load_results,
+)
 
 router = APIRouter(tags=["runs"])
 
@@ -38,7 +45,7 @@ def post_run(
     request: Request,
     response: Response,
     db: Db,
-    who: Annotated[Principal, Depends(principal)],
+    who: Annotated[Principal, Depends(poster)],
     background: BackgroundTasks,
     contract: Annotated[
         Optional[str],
@@ -51,7 +58,7 @@ def post_run(
         assert who.host_id is not None and who.contract is not None
         if contract is not None and contract != who.contract:
             raise HTTPException(403, "a host posts runs to its own contract only")
-        host = HostRef(who.host_id, who.contract, who.hostname, who.tags)
+        host = HostRef(who.host_id, who.contract, who.hostname, who.tags, who.credential_sha256)
         via = "agent"
     else:
         if who.role == Role.viewer:
@@ -62,8 +69,14 @@ def post_run(
             raise HTTPException(404, f"contract {contract} not found")
         host = host_for_submission(db, contract, run.host)
         via = "api"
-    receipt = ingest_run(db, host, run, via=via)
-    if not receipt.duplicate:  # after the response: alerts never slow down or fail an ingest
+    try:
+        outcome = ingest(db, host, run, via=via)
+    except CredentialGone:
+        credentials: HostCredentials = request.app.state.host_credentials
+        credentials.forget(host.credential_sha256 or "")
+        raise
+    receipt = outcome.receipt
+    if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
         background.add_task(after_ingest, request.app.state.alerting, host.id)
     response.status_code = 200 if receipt.duplicate else 201
     request.app.state.metrics.run_stored(receipt.duplicate, time.perf_counter() - started)

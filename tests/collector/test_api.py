@@ -149,6 +149,33 @@ def test_credentials_unknown_missing_or_revoked_are_401(
     assert r.status_code == 401 and "revoked" in r.json()["detail"]
 
 
+def test_cached_credential_stops_at_once_when_revoked_or_replaced(
+    fx: Fixture, client: TestClient, db: Database
+) -> None:
+    fx.contract("C-1")
+    host_id, cred = fx.enroll("C-1", "app01")
+    _, other = fx.enroll("C-1", "app02")
+    first = run_json(make_run("app01", T0))
+    assert client.post("/api/v1/runs", json=first, headers=bearer(cred)).status_code == 201
+    assert client.post("/api/v1/runs", json=first, headers=bearer(cred)).status_code == 200
+    _, new = fx.enroll("C-1", "app01")  # re-enrolment replaces the credential
+    later = run_json(make_run("app01", T0 + timedelta(hours=1)))
+    before = _counts(db)
+    r = client.post("/api/v1/runs", json=later, headers=bearer(cred))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert _counts(db) == before
+    assert client.post("/api/v1/runs", json=later, headers=bearer(new)).status_code == 201
+    second = run_json(make_run("app02", T0))
+    assert client.post("/api/v1/runs", json=second, headers=bearer(other)).status_code == 201
+    with db.write() as s:
+        host = s.get(Host, host_id)
+        assert host is not None
+        host.revoked_at = T0
+    third = run_json(make_run("app01", T0 + timedelta(hours=2)))
+    assert client.post("/api/v1/runs", json=third, headers=bearer(new)).status_code == 401
+    assert client.post("/api/v1/runs", json=third, headers=bearer(new)).status_code == 401
+
+
 def test_scope(fx: Fixture, client: TestClient) -> None:
     fx.contract("A")
     fx.contract("B")
