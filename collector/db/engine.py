@@ -4,10 +4,15 @@ SQLite: WAL so readers never wait for the writer, foreign keys on, a busy timeou
 transactions that start with BEGIN IMMEDIATE. Python's sqlite3 otherwise begins lazily at the
 first write, and a transaction that read first and then writes fails with "database is locked"
 when another process committed in between — busy_timeout cannot help there.
+
+Writers of one process also queue on a lock before BEGIN IMMEDIATE: SQLite's busy handler
+sleeps between retries (up to 100 ms a time), so threads contending inside the lock stretched a
+few milliseconds of writing into seconds of latency. The lock gives them the database in turn.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -60,6 +65,7 @@ class Database:
         self._write = sessionmaker(
             self.engine.execution_options(**{_IMMEDIATE: True}), expire_on_commit=False
         )
+        self._writer = threading.Lock() if self.is_sqlite else None
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -69,8 +75,15 @@ class Database:
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that commits on success and rolls back on any exception."""
-        with self._write() as session, session.begin():
-            yield session
+        # After the busy timeout go ahead anyway: SQLite then reports the lock as it would have.
+        queued = self._writer is not None and self._writer.acquire(timeout=BUSY_TIMEOUT_MS / 1000)
+        try:
+            with self._write() as session, session.begin():
+                yield session
+        finally:
+            if queued:
+                assert self._writer is not None
+                self._writer.release()
 
     def dispose(self) -> None:
         self.engine.dispose()
