@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import resource
 import shutil
 import subprocess
@@ -146,6 +147,32 @@ def chromium_anchor(html: Path, out: Path) -> float:
     return time.perf_counter() - t
 
 
+def pdf_checks(pdf: Path, header: str, page_two: str) -> dict[str, Any]:
+    """Fonts all embedded (pdffonts), the running header and 'page 2 of N' on page 2."""
+    if not pdf.exists():
+        return {}
+    fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
+    rows = [
+        (line, m.group(1))
+        for line in fonts.splitlines()[2:]
+        if (m := re.search(r"\s(yes|no)\s+(?:yes|no)\s+(?:yes|no)\s+\d+\s+\d+$", line))
+    ]
+    text = subprocess.run(
+        ["pdftotext", "-f", "2", "-l", "2", "-layout", str(pdf), "-"],
+        capture_output=True,
+        text=True,
+    ).stdout
+    flat = " ".join(text.split())
+    return {
+        "fonts": len(rows),
+        "fonts_not_embedded": sum(1 for _, emb in rows if emb != "yes"),
+        "fonts_type3": sum(1 for line, _ in rows if "Type 3" in line),
+        "cjk_font_named": any("CJK" in line for line, _ in rows),
+        "header": header in flat,
+        "page_label": page_two in flat.replace(" ", ""),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--hosts", type=int, default=100)
@@ -179,6 +206,9 @@ def main() -> None:
     figures["anchor_chromium_zh_CN_s"] = chromium_anchor(
         work / "report-zh_CN.html", work / "chromium-zh_CN.pdf"
     )
+    for name, pdf in (("weasyprint", "report-zh_CN.pdf"), ("chromium", "chromium-zh_CN.pdf")):
+        for key, value in pdf_checks(work / pdf, "HT-BENCH-100", "第2页/共").items():
+            figures[f"{name}_{key}"] = value
     for key, value in figures.items():
         print(f"{key:28} {value:.2f}" if isinstance(value, float) else f"{key:28} {value}")
 
