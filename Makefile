@@ -6,7 +6,7 @@ PY311 := $(or $(PY311),$(shell command -v python3.11),python3)
 VENV := .venv
 VENV39 := .venv39
 DEB_PACKAGES := postgresql openssh-server openssh-client busybox dash chromium poppler-utils \
-	fonts-noto-cjk sysstat libpango-1.0-0 libpangoft2-1.0-0 procps
+	fonts-noto-cjk sysstat libpango-1.0-0 libpangoft2-1.0-0 procps sudo
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck pytest pytest39 system-deps bundle bench clean
