@@ -247,35 +247,48 @@ def _advance(
     session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
 ) -> bool:
     """The newest run: open what is new, carry what persists, resolve what went away.
-    True when a finding opened, changed severity or resolved."""
-    open_rows = session.scalars(
-        select(Finding).where(Finding.host_id == host.id, Finding.state == OPEN)
+    True when a finding opened, changed severity or resolved.
+
+    Only the columns the decision needs are read: most runs repeat the host's open problems
+    unchanged, and loading every open finding whole (JSON value, evidence, parameters) cost
+    more than the rest of the run's storage. Whole rows are loaded for the few that change.
+    """
+    open_rows = session.execute(
+        select(Finding.id, Finding.check, Finding.item, Finding.severity).where(
+            Finding.host_id == host.id, Finding.state == OPEN
+        )
     ).all()
     current = {(f.check, f.item): f for f in open_rows}
     unchanged: list[int] = []
+    changed: dict[int, CheckResult] = {}
     for key, result in bad.items():
-        finding = current.pop(key, None)
-        if finding is None:
+        found = current.pop(key, None)
+        if found is None:
             session.add(_new_finding(host, run, result))
-        elif finding.severity == result.severity.value:
-            unchanged.append(finding.id)
+        elif found.severity == result.severity.value:
+            unchanged.append(found.id)
         else:
-            _update(finding, run, result)
+            changed[found.id] = result
     if unchanged:
-        # Most problems persist unchanged from run to run: one statement moves them all on.
-        # Their value and evidence stay as of the last change of severity; the run's stored
-        # results hold each run's exact figures.
+        # One statement moves them all on. Their value and evidence stay as of the last change
+        # of severity; the run's stored results hold each run's exact figures.
         session.execute(
             update(Finding)
             .where(Finding.id.in_(unchanged))
             .values(last_run=run.run_id, last_seen=run.created_at)
             .execution_options(synchronize_session=False)
         )
-    for finding in current.values():
-        finding.state = RESOLVED
-        finding.resolved_run = run.run_id
-        finding.resolved_at = run.created_at
-    return len(unchanged) < len(bad) or bool(current)
+    if changed:
+        for finding in session.scalars(select(Finding).where(Finding.id.in_(changed))):
+            _update(finding, run, changed[finding.id])
+    if current:
+        session.execute(
+            update(Finding)
+            .where(Finding.id.in_([f.id for f in current.values()]))
+            .values(state=RESOLVED, resolved_run=run.run_id, resolved_at=run.created_at)
+            .execution_options(synchronize_session=False)
+        )
+    return bool(changed) or len(unchanged) < len(bad) or bool(current)
 
 
 def _backfill(
