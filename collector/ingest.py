@@ -30,9 +30,11 @@ from checks.evaluate import evaluate
 from checks.facts import HostIdentity
 from checks.model import CheckResult, InspectionRun, Severity, worst
 from checks.wire import RunReceipt
-from collector.db.contract_store import get_contract
+from collector.contracts import Contract
+from collector.db.alerts import inserted_key
+from collector.db.contract_store import contract_version, get_contract
 from collector.db.engine import Database
-from collector.db.models import Finding, Host, Run
+from collector.db.models import ContractRow, Finding, Host, Run
 from collector.db.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -76,6 +78,15 @@ class HostRef:
 
 
 @dataclass(frozen=True)
+class _Stored:
+    """The run row just inserted, as far as the findings lifecycle needs it."""
+
+    id: int
+    run_id: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Ingested:
     receipt: RunReceipt
     # A finding opened, changed severity or resolved: the alerts hook has something to decide.
@@ -105,7 +116,10 @@ def load_results(row: Run) -> list[CheckResult]:
 
 
 def judge(session: Session, host: HostRef, run: InspectionRun) -> list[CheckResult]:
-    contract = get_contract(session, host.contract)
+    return _evaluate(get_contract(session, host.contract), host, run)
+
+
+def _evaluate(contract: Optional[Contract], host: HostRef, run: InspectionRun) -> list[CheckResult]:
     if contract is None:
         raise UnknownContract(f"contract {host.contract} is not imported")
     selector = contract.host_selector(host.hostname, host.id, host.tags)
@@ -148,29 +162,24 @@ def ingest(
             if known is not None:
                 return Ingested(known, False)
             results = judge(session, host, run)
-    try:
-        with db.write() as session:
-            # Serialise runs of one host across collectors; SQLite's BEGIN IMMEDIATE already has.
-            row = session.scalars(select(Host).where(Host.id == host.id).with_for_update()).one()
-            if host.credential_sha256 is not None and (
-                row.revoked_at is not None
-                or row.credential_sha256 is None
-                or not hmac.compare_digest(row.credential_sha256, host.credential_sha256)
-            ):
-                raise CredentialGone("host credential revoked or replaced")
-            known = _existing(session, run_id, sha, host.id)
-            if known is not None:
-                return Ingested(known, False)
-            if results is None:
-                results = judge(session, host, run)
-            return _store(session, row, run, results, body, sha, via, now or utcnow())
-    except IntegrityError:
-        # Another process stored the same run_id between our check and our insert.
-        with db.read() as session:
-            known = _existing(session, run_id, sha, host.id)
-        if known is None:
-            raise
-        return Ingested(known, False)
+    with db.write() as session:
+        # Serialise runs of one host across collectors (SQLite's BEGIN IMMEDIATE already has);
+        # the contract's version comes along, so its cached model needs no query of its own.
+        row, version = session.execute(
+            select(Host, ContractRow.source_sha256)
+            .join(ContractRow, ContractRow.number == Host.contract)
+            .where(Host.id == host.id)
+            .with_for_update(of=Host)
+        ).one()
+        if host.credential_sha256 is not None and (
+            row.revoked_at is not None
+            or row.credential_sha256 is None
+            or not hmac.compare_digest(row.credential_sha256, host.credential_sha256)
+        ):
+            raise CredentialGone("host credential revoked or replaced")
+        if results is None:
+            results = _evaluate(contract_version(session, host.contract, version), host, run)
+        return _store(session, row, run, results, body, sha, via, now or utcnow())
 
 
 def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Optional[RunReceipt]:
@@ -203,25 +212,35 @@ def _store(
     now: datetime,
 ) -> Ingested:
     bad = [r for r in results if r.severity in BAD]
-    row = Run(
-        run_id=str(run.run_id),
-        host_id=host.id,
-        contract=host.contract,
-        source=run.source.value,
-        via=via,
-        ad_hoc=via != "agent",
-        created_at=run.created_at,
-        received_at=now,
-        window_start=run.window.start,
-        window_end=run.window.end,
-        worst=worst([r.severity for r in results]).value,
-        findings=len(bad),
-        payload_sha256=sha,
-        payload=pack(body),
-        results=pack(_RESULTS.dump_json(results)),
+    run_id = str(run.run_id)
+    # A run_id already taken (a replay, or another collector's concurrent insert of it, which
+    # this waits for) inserts nothing and changes nothing: the stored row decides 200 or 409.
+    key = inserted_key(
+        session,
+        Run,
+        {
+            "run_id": run_id,
+            "host_id": host.id,
+            "contract": host.contract,
+            "source": run.source.value,
+            "via": via,
+            "ad_hoc": via != "agent",
+            "created_at": run.created_at,
+            "received_at": now,
+            "window_start": run.window.start,
+            "window_end": run.window.end,
+            "worst": worst([r.severity for r in results]).value,
+            "findings": len(bad),
+            "payload_sha256": sha,
+            "payload": pack(body),
+            "results": pack(_RESULTS.dump_json(results)),
+        },
     )
-    session.add(row)
-    session.flush()  # the unique run_id is checked here, before any finding changes
+    if key is None:
+        known = _existing(session, run_id, sha, host.id)
+        assert known is not None  # the conflict was on run_id, the only other key being ours
+        return Ingested(known, False)
+    row = _Stored(key, run_id, run.created_at)
     newest = host.last_run_at is None or run.created_at >= host.last_run_at
     if newest:
         changed = _advance(session, host, row, _by_key(bad))
@@ -244,7 +263,7 @@ def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult
 
 
 def _advance(
-    session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
+    session: Session, host: Host, run: _Stored, bad: dict[tuple[str, str], CheckResult]
 ) -> bool:
     """The newest run: open what is new, carry what persists, resolve what went away.
     True when a finding opened, changed severity or resolved.
@@ -292,7 +311,7 @@ def _advance(
 
 
 def _backfill(
-    session: Session, host: Host, run: Run, bad: dict[tuple[str, str], CheckResult]
+    session: Session, host: Host, run: _Stored, bad: dict[tuple[str, str], CheckResult]
 ) -> bool:
     """A run older than the newest: record what it saw without resolving anything newer.
     What it records is past or widens an episode already known, so alerts have nothing new
@@ -337,7 +356,7 @@ def _backfill(
     return False
 
 
-def _new_finding(host: Host, run: Run, result: CheckResult) -> Finding:
+def _new_finding(host: Host, run: _Stored, result: CheckResult) -> Finding:
     finding = Finding(
         host_id=host.id,
         contract=host.contract,
@@ -353,7 +372,7 @@ def _new_finding(host: Host, run: Run, result: CheckResult) -> Finding:
     return finding
 
 
-def _update(finding: Finding, run: Run, result: CheckResult) -> None:
+def _update(finding: Finding, run: _Stored, result: CheckResult) -> None:
     finding.severity = result.severity.value
     _raise_max(finding, result.severity)
     finding.value = result.value

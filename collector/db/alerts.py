@@ -57,11 +57,16 @@ class AlertSilence(Base):
 
 
 def insert_ignore(session: Session, model: type[Base], values: dict[str, Any]) -> bool:
-    """INSERT … ON CONFLICT DO NOTHING: True when this transaction inserted (claimed) the row.
+    """INSERT … ON CONFLICT DO NOTHING: True when this transaction inserted (claimed) the row."""
+    return inserted_key(session, model, values) is not None
+
+
+def inserted_key(session: Session, model: type[Base], values: dict[str, Any]) -> Optional[Any]:
+    """INSERT … ON CONFLICT DO NOTHING: the new row's primary key, None when a row was there.
 
     Decided by RETURNING, not rowcount: psycopg through SQLAlchemy reports -1 for this INSERT.
     """
     dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     key = inspect(model).primary_key[0]
     stmt = dialect.insert(model).values(**values).on_conflict_do_nothing().returning(key)
-    return session.execute(stmt).first() is not None
+    return session.scalar(stmt)

@@ -74,6 +74,11 @@ def get_contract(session: Session, number: str) -> Optional[Contract]:
     sha = session.scalar(select(ContractRow.source_sha256).where(ContractRow.number == number))
     if sha is None:
         return None
+    return contract_version(session, number, sha)
+
+
+def contract_version(session: Session, number: str, sha: str) -> Optional[Contract]:
+    """`get_contract` for a caller that read the version (`source_sha256`) in its own query."""
     cached = _cache.get(number)
     if cached is not None and cached[0] == sha:
         return cached[1]
