@@ -8,7 +8,9 @@ quarter and a sample a minute for its last day. The timed part runs in a fresh p
 scheduler would, through the builder's own `render.produce`: load from the database, assemble
 (while 2 spawned workers draw the charts, once for both languages), render HTML and PDF for
 zh_CN and en (one worker each). Peak RSS is reported for the parent and for the largest worker.
-The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf.
+The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf; for
+both PDFs the bench also reports the fonts (pdffonts: embedded, Type 3, a named CJK font) and
+whether page 2 carries the running header and "第 2 页 / 共 N 页".
 """
 
 from __future__ import annotations
