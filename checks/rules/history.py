@@ -160,8 +160,9 @@ def history_packages(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
     params = ctx.params().params
     counts: Counter[str] = Counter(c.action for c in changes)
     shown: List[Tuple[str, str, str, str]] = [
-        (c.time.isoformat(timespec="seconds"), c.action, c.name, c.version) for c in changes
-    ][: params.max_evidence]
+        (c.time.isoformat(timespec="seconds"), c.action, c.name, c.version)
+        for c in changes[: params.max_evidence]
+    ]
     return [
         ctx.result(
             params.severity,
