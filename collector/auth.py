@@ -12,6 +12,8 @@ import hmac
 import secrets
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Annotated, Optional
@@ -22,6 +24,7 @@ from sqlalchemy import select
 
 from collector.db.engine import Database
 from collector.db.models import ApiKey, Host
+from collector.ingest import CredentialGone
 
 ENROLL_PREFIX = "xje_"
 HOST_PREFIX = "xjh_"
@@ -175,16 +178,35 @@ class HostCredentials:
         with self._lock:
             self._known.pop(hashed, None)
 
+    @contextmanager
+    def rechecked(self, who: Principal) -> Iterator[None]:
+        """Around a write that re-checks `who`'s cached credential on the locked host row: a
+        refusal (CredentialGone) also drops the cache entry."""
+        try:
+            yield
+        except CredentialGone:
+            self.forget(who.credential_sha256 or "")
+            raise
+
 
 def poster(
     request: Request,
     creds: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
 ) -> Principal:
-    """`principal` for POST /runs: host credentials come from `HostCredentials` (API keys,
-    rare here, are looked up every time)."""
+    """`principal` for the ingest endpoints (runs, samples): host credentials come from
+    `HostCredentials` (API keys, rare here, are looked up every time). Each endpoint must
+    re-check a host's credential on its locked host row (`collector.ingest.check_credential`)."""
     if creds is None or not creds.credentials:
         raise _unauthorized("missing Authorization: Bearer credential")
     if not creds.credentials.startswith(HOST_PREFIX):
         return authenticate(database(request), creds.credentials)
     known: HostCredentials = request.app.state.host_credentials
     return known.principal(database(request), creds.credentials)
+
+
+def cached_agent(p: Annotated[Principal, Depends(poster)]) -> Principal:
+    """`agent` with the cached credential of `poster`."""
+    return agent(p)
+
+
+CachedAgent = Annotated[Principal, Depends(cached_agent)]

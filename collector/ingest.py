@@ -171,15 +171,21 @@ def ingest(
             .where(Host.id == host.id)
             .with_for_update(of=Host)
         ).one()
-        if host.credential_sha256 is not None and (
-            row.revoked_at is not None
-            or row.credential_sha256 is None
-            or not hmac.compare_digest(row.credential_sha256, host.credential_sha256)
-        ):
-            raise CredentialGone("host credential revoked or replaced")
+        check_credential(row, host.credential_sha256)
         if results is None:
             results = _evaluate(contract_version(session, host.contract, version), host, run)
         return _store(session, row, run, results, body, sha, via, now or utcnow())
+
+
+def check_credential(row: Host, expected: Optional[str]) -> None:
+    """Refuse a credential the API took from its cache (`expected`, see `HostRef`) unless it is
+    still the live credential of `row`, which the caller has locked."""
+    if expected is not None and (
+        row.revoked_at is not None
+        or row.credential_sha256 is None
+        or not hmac.compare_digest(row.credential_sha256, expected)
+    ):
+        raise CredentialGone("host credential revoked or replaced")
 
 
 def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Optional[RunReceipt]:

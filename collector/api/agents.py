@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import timedelta
+from typing import Annotated, Optional
 
 from fastapi import APIRouter, Depends, Request
 from sqlalchemy import insert, select
@@ -13,16 +14,39 @@ from sqlalchemy.orm import Session
 from checks.wire import Heartbeat, HeartbeatReply, SampleBatch
 from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, SampleReceipt
-from collector.auth import Agent, Db
-from collector.availability import observe, silence_for
-from collector.db.models import GapRow, Host, SampleBatchRow, SampleRow
+from collector.auth import CachedAgent, Db, HostCredentials, Principal
+from collector.availability import observe
+from collector.db.contract_store import contract_version, silence_minutes
+from collector.db.models import ContractRow, GapRow, Host, SampleBatchRow, SampleRow
 from collector.db.types import utcnow
+from collector.ingest import check_credential
 
 router = APIRouter(tags=["agents"])
 
 
-def _locked_host(session: Session, host_id: str) -> Host:
-    return session.scalars(select(Host).where(Host.id == host_id).with_for_update()).one()
+def _locked_host(
+    session: Session, who: Principal, default_silence: int, batch_id: str = ""
+) -> tuple[Host, timedelta, Optional[tuple[int, int]]]:
+    """The caller's host row, locked, its cached credential re-checked; the contract's silence
+    limit; and (samples, stored) of batch `batch_id` when it is already stored. One round trip
+    where the samples path had five (credential, lock, batch, contract version)."""
+    assert who.host_id is not None
+    seen = select(SampleBatchRow).where(SampleBatchRow.batch_id == batch_id)
+    host, version, samples, stored = session.execute(
+        select(
+            Host,
+            ContractRow.source_sha256,
+            seen.with_only_columns(SampleBatchRow.samples).scalar_subquery(),
+            seen.with_only_columns(SampleBatchRow.stored).scalar_subquery(),
+        )
+        .join(ContractRow, ContractRow.number == Host.contract)
+        .where(Host.id == who.host_id)
+        .with_for_update(of=Host)
+    ).one()
+    check_credential(host, who.credential_sha256)
+    contract = contract_version(session, host.contract, version)
+    minutes = silence_minutes(contract, default_silence) if contract else default_silence
+    return host, timedelta(minutes=minutes), None if samples is None else (samples, stored)
 
 
 @router.post(
@@ -35,21 +59,20 @@ def post_samples(
     batch: Annotated[SampleBatch, Depends(json_body(SampleBatch))],
     request: Request,
     db: Db,
-    who: Agent,
+    who: CachedAgent,
 ) -> SampleReceipt:
     """Idempotent by batch_id; a sample whose (host, time) is already stored is skipped."""
-    assert who.host_id is not None
     batch_id = str(batch.batch_id)
     settings = request.app.state.settings
+    credentials: HostCredentials = request.app.state.host_credentials
     try:
-        with db.write() as session:
-            host = _locked_host(session, who.host_id)
-            seen = session.get(SampleBatchRow, batch_id)
+        with credentials.rechecked(who), db.write() as session:
+            host, silence, seen = _locked_host(session, who, settings.silence_minutes, batch_id)
             if seen is not None:
                 return SampleReceipt(
                     batch_id=batch.batch_id,
-                    samples=seen.samples,
-                    stored=seen.stored,
+                    samples=seen[0],
+                    stored=seen[1],
                     duplicate=True,
                 )
             rows = [
@@ -61,15 +84,16 @@ def post_samples(
                 for s in batch.samples
             ]
             stored = 0
+            connection = session.connection()
             if rows:
-                dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+                dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
                 stmt = (
                     dialect.insert(SampleRow)
                     .on_conflict_do_nothing(index_elements=["host_id", "at"])
                     .returning(SampleRow.id)
                 )
-                stored = len(session.connection().execute(stmt, rows).all())
-            session.execute(
+                stored = len(connection.execute(stmt, rows).all())
+            connection.execute(
                 insert(SampleBatchRow).values(
                     batch_id=batch_id,
                     host_id=host.id,
@@ -78,19 +102,14 @@ def post_samples(
                     stored=stored,
                 )
             )
-            observe(
-                session,
-                host,
-                [s.at for s in batch.samples],
-                silence_for(session, host, settings.silence_minutes),
-            )
-    except IntegrityError:  # the same batch stored concurrently by another request
+            observe(session, host, [s.at for s in batch.samples], silence)
+    except IntegrityError:  # the same batch_id stored concurrently for another host
         with db.read() as session:
-            seen = session.get(SampleBatchRow, batch_id)
-        if seen is None:
+            known = session.get(SampleBatchRow, batch_id)
+        if known is None:
             raise
         return SampleReceipt(
-            batch_id=batch.batch_id, samples=seen.samples, stored=seen.stored, duplicate=True
+            batch_id=batch.batch_id, samples=known.samples, stored=known.stored, duplicate=True
         )
     request.app.state.metrics.count_samples(stored)
     return SampleReceipt(batch_id=batch.batch_id, samples=len(rows), stored=stored)
@@ -103,15 +122,18 @@ def post_samples(
     openapi_extra=documented(Heartbeat),
 )
 def post_heartbeat(
-    beat: Annotated[Heartbeat, Depends(json_body(Heartbeat))], request: Request, db: Db, who: Agent
+    beat: Annotated[Heartbeat, Depends(json_body(Heartbeat))],
+    request: Request,
+    db: Db,
+    who: CachedAgent,
 ) -> HeartbeatReply:
     """A sign of life; the answer says whether an engineer asked for an inspection now."""
-    assert who.host_id is not None
     settings = request.app.state.settings
+    credentials: HostCredentials = request.app.state.host_credentials
     now = utcnow()
-    with db.write() as session:
-        host = _locked_host(session, who.host_id)
-        observe(session, host, [beat.at], silence_for(session, host, settings.silence_minutes))
+    with credentials.rechecked(who), db.write() as session:
+        host, silence, _ = _locked_host(session, who, settings.silence_minutes)
+        observe(session, host, [beat.at], silence)
         if beat.agent_version:
             host.agent_version = beat.agent_version
         known = set(

@@ -17,7 +17,6 @@ from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
 from collector.db.models import Run
 from collector.ingest import (
-    CredentialGone,
     HostRef,
     host_for_submission,
     ingest,
@@ -69,12 +68,9 @@ def post_run(
             raise HTTPException(404, f"contract {contract} not found")
         host = host_for_submission(db, contract, run.host)
         via = "api"
-    try:
+    credentials: HostCredentials = request.app.state.host_credentials
+    with credentials.rechecked(who):
         outcome = ingest(db, host, run, via=via)
-    except CredentialGone:
-        credentials: HostCredentials = request.app.state.host_credentials
-        credentials.forget(host.credential_sha256 or "")
-        raise
     receipt = outcome.receipt
     if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
         background.add_task(after_ingest, request.app.state.alerting, host.id)
