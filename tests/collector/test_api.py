@@ -176,6 +176,43 @@ def test_cached_credential_stops_at_once_when_revoked_or_replaced(
     assert client.post("/api/v1/runs", json=third, headers=bearer(new)).status_code == 401
 
 
+def test_cached_credential_on_samples_and_heartbeat_stops_at_once(
+    fx: Fixture, client: TestClient, db: Database
+) -> None:
+    """Samples and heartbeats share the runs' credential cache: a replaced or revoked
+    credential that was just accepted (so cached) is refused on the very next request."""
+    fx.contract("C-1")
+    host_id, cred = fx.enroll("C-1", "app01")
+    sample = {
+        "at": T0.isoformat(),
+        "cpu_percent": 5,
+        "load1": 0.1,
+        "load5": 0.1,
+        "load15": 0.1,
+        "memory_percent": 30,
+        "swap_percent": 0,
+    }
+    beat = {"at": T0.isoformat()}
+
+    def post(path: str, body: dict, key: str) -> int:  # type: ignore[type-arg]
+        return client.post(path, json=body, headers=bearer(key)).status_code
+
+    assert post("/api/v1/samples", {"samples": [sample]}, cred) == 200
+    assert post("/api/v1/heartbeat", beat, cred) == 200
+    _, new = fx.enroll("C-1", "app01")  # re-enrolment replaces the credential
+    later = {**sample, "at": (T0 + timedelta(minutes=1)).isoformat()}
+    assert post("/api/v1/samples", {"samples": [later]}, cred) == 401
+    assert post("/api/v1/heartbeat", beat, cred) == 401
+    assert post("/api/v1/samples", {"samples": [later]}, new) == 200
+    with db.write() as s:
+        host = s.get(Host, host_id)
+        assert host is not None
+        host.revoked_at = T0
+    latest = {**sample, "at": (T0 + timedelta(minutes=2)).isoformat()}
+    assert post("/api/v1/samples", {"samples": [latest]}, new) == 401
+    assert post("/api/v1/heartbeat", beat, new) == 401
+
+
 def test_scope(fx: Fixture, client: TestClient) -> None:
     fx.contract("A")
     fx.contract("B")
