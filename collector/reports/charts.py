@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Zen Hei")
 MAX_POINTS = 360
 MAX_MOUNTS = 6
-SIZE_INCHES = (3.6, 1.55)
-DPI = 110
+SIZE_INCHES = (2.2, 1.1)  # four across an A4 host section
+DPI = 130
 PEAK_COLOUR = "#b00020"
 LINE_COLOUR = "#1f5f99"
 
@@ -93,7 +93,7 @@ class _Canvas:
     def __init__(self, percent: bool, lines: int) -> None:
         self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.fig)
-        ax = self.ax = self.fig.add_axes((0.09, 0.16, 0.84, 0.78))
+        ax = self.ax = self.fig.add_axes((0.14, 0.17, 0.83, 0.77))
         self.percent = percent
         if percent:
             ax.set_ylim(0, 105)
