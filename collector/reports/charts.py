@@ -93,7 +93,7 @@ class _Canvas:
     def __init__(self, percent: bool, lines: int) -> None:
         self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
         self.canvas = FigureCanvasAgg(self.fig)
-        ax = self.ax = self.fig.add_axes((0.14, 0.17, 0.83, 0.77))
+        ax = self.ax = self.fig.add_axes((0.14, 0.17, 0.8, 0.77))
         self.percent = percent
         if percent:
             ax.set_ylim(0, 105)
