@@ -188,7 +188,7 @@ def main() -> None:
             json.dumps(measure(Path(args.measure[0]), Path(args.measure[1]), Path(args.measure[2])))
         )
         return
-    work = args.workdir
+    work = args.workdir.resolve()
     work.mkdir(parents=True, exist_ok=True)
     db_path = work / f"bench-{args.hosts}.db"
     contract_path = contract_file(work, args.hosts)

@@ -270,6 +270,8 @@ class MetricRow(_View):
     p95: float
     max: float
     max_at: str
+    stats: str
+    """'min / avg / P95 / max' with the unit once: the host section's one line per metric."""
 
 
 class ChartRef(_View):
@@ -784,6 +786,12 @@ def _host_section(c: _Ctx, h: HostInput) -> HostSection:
                 p95=m.p95,
                 max=m.max,
                 max_at=c.dt(m.max_at),
+                stats=" / ".join(
+                    [
+                        *(_fmt_number(c.t, x, None) for x in (m.min, m.avg, m.p95)),
+                        _fmt_number(c.t, m.max, m.unit or None),
+                    ]
+                ),
             )
             for m in summaries
         ],
