@@ -181,8 +181,11 @@ def produce(
 
 def _pool(workers: int) -> Pool:
     """Spawned, not forked: the collector runs threads (uvicorn, the scheduler) that a fork would
-    copy mid-flight; a worker's memory returns to the system when it ends."""
-    return multiprocessing.get_context("spawn").Pool(workers)
+    copy mid-flight; a worker's memory returns to the system when it ends. A worker takes one task
+    and is replaced, so a rendering starts in a fresh process instead of one still holding the
+    matplotlib figures and PNGs it drew (100 hosts: largest worker 674 → 553 MB, about 0.3 s of
+    spawning)."""
+    return multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=1)
 
 
 def safe_name(text: str) -> str:
