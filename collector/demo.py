@@ -9,12 +9,13 @@ Every step is the real command an operator would type, run as a subprocess.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
-from datetime import datetime
+from datetime import date, datetime
 from email import message_from_bytes
 from email.message import Message
 from pathlib import Path
@@ -82,6 +83,9 @@ def run(
 def demo_contract(path: Path, hostname: str) -> Path:
     """The example contract with this machine under it, so the report has a host with data."""
     text = (ROOT / "config/contracts/example.toml").read_text(encoding="utf-8")
+    year = date.today().year  # the example's term is 2026; the demo's is always this year
+    text = re.sub(r"(?m)^start = \d{4}-01-01", f"start = {year}-01-01", text)
+    text = re.sub(r"(?m)^end = \d{4}-12-31", f"end = {year}-12-31", text)
     marker = "[[hosts]]"
     extra = f'[[hosts]]\nhostname = "{hostname}"   # 本机（演示）/ this machine (demo)\n\n'
     path.write_text(text.replace(marker, extra + marker, 1), encoding="utf-8")

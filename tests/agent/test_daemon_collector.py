@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator, Optional
 
@@ -84,7 +85,8 @@ def test_agent_against_the_real_collector(
     config = tmp_path / "agent.toml"
     log = tmp_path / "log" / "app.log"
     log.parent.mkdir()
-    log.write_text("2026-11-20T08:00:00+00:00 web app[7]: ERROR disk quota exceeded\n")
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(timespec="seconds")
+    log.write_text(f"{an_hour_ago} web app[7]: ERROR disk quota exceeded\n")  # inside the 24 h
     config.write_text(
         f'[logs]\nfiles = ["{log}"]\nallowed_roots = ["{log.parent}"]\njournald = false\n'
     )

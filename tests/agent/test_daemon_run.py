@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -37,7 +38,8 @@ def test_run_samples_heartbeats_and_obeys_only_inspect_now(
     enrolled(state, stub)
     log = tmp_path / "log" / "app.log"
     log.parent.mkdir()
-    log.write_text("2026-11-20T08:00:00+00:00 web app[7]: ERROR disk quota exceeded\n")
+    an_hour_ago = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat(timespec="seconds")
+    log.write_text(f"{an_hour_ago} web app[7]: ERROR disk quota exceeded\n")  # inside the 24 h
     marker = tmp_path / "pwned"
     stub.reply = {"inspect_now": True, "run": f"touch {marker}", "read_paths": ["/etc/shadow"]}
     env = agent_env(
