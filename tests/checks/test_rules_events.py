@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Any, Dict, List, Optional, Tuple
+from datetime import datetime, timedelta
+from typing import List, Tuple
 
 import pytest
 
@@ -21,37 +20,24 @@ from checks.facts import (
     RebootEvent,
     ServiceEvent,
 )
-from checks.model import Category, CheckResult, Severity
+from checks.model import Category, CheckResult
 from checks.params import Layer, Resolver
 from checks.text import LANGS, render
-
-NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-GiB = 1024**3
-ok, info, warning, critical, unknown = (
-    Severity.ok,
-    Severity.info,
-    Severity.warning,
-    Severity.critical,
-    Severity.unknown,
+from tests.checks.rule_table import (
+    CFG,
+    NOW,
+    Case,
+    GiB,
+    critical,
+    info,
+    ok,
+    unknown,
+    warning,
 )
-CFG = "config:test.toml"
 
 
 def at(hours_ago: float) -> datetime:
     return NOW - timedelta(hours=hours_ago)
-
-
-# (item, severity, value, message key after the check id, threshold provenance or None)
-Expect = Tuple[Optional[str], Severity, Any, str, Optional[str]]
-
-
-@dataclass
-class Case:
-    name: str
-    check: str
-    facts: Dict[str, Any]
-    expect: List[Expect]
-    overrides: Dict[str, Any] = field(default_factory=dict)
 
 
 def metric(name: str, p95: float, unit: str = "%") -> MetricSummary:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
@@ -27,32 +26,20 @@ from checks.facts import (
     UnitState,
     UptimeFacts,
 )
-from checks.model import CheckResult, Severity
+from checks.model import CheckResult
 from checks.params import Layer, ParamsError, Resolver
 from checks.text import LANGS, render
-
-NOW = datetime(2026, 11, 20, 8, 0, tzinfo=timezone.utc)
-GiB = 1024**3
-ok, info, warning, critical, unknown = (
-    Severity.ok,
-    Severity.info,
-    Severity.warning,
-    Severity.critical,
-    Severity.unknown,
+from tests.checks.rule_table import (
+    CFG,
+    NOW,
+    Case,
+    GiB,
+    critical,
+    info,
+    ok,
+    unknown,
+    warning,
 )
-CFG = "config:test.toml"
-
-# (item, severity, value, message key after the check id, threshold provenance or None)
-Expect = Tuple[Optional[str], Severity, Any, str, Optional[str]]
-
-
-@dataclass
-class Case:
-    name: str
-    check: str
-    facts: Dict[str, Any]
-    expect: List[Expect]
-    overrides: Dict[str, Any] = field(default_factory=dict)
 
 
 def mem(used: float, swap_total: int = 0, swap_used: int = 0) -> MemoryFacts:
