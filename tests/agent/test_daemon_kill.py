@@ -80,9 +80,14 @@ def test_sigkill_at_random_moments_loses_nothing(
         pids.add(proc.pid)
     psutil.wait_procs([p for p in orphans if p.is_running()], timeout=30)
     # the last start must come up cleanly after all that
+    beats = stub.posts["heartbeat"]
     last = subprocess.Popen([AGENT, "run"], env=env, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
-    while open_spool(settings).stats()["depth"] != 0 and time.monotonic() < deadline:
+    # up means: it has sent a heartbeat of its own and the spool is drained (a SIGTERM that
+    # lands before the handler is installed would kill it the default way, which proves nothing)
+    while time.monotonic() < deadline and (
+        stub.posts["heartbeat"] == beats or open_spool(settings).stats()["depth"] != 0
+    ):
         time.sleep(0.1)
     last.send_signal(signal.SIGTERM)
     _out, err = last.communicate(timeout=20)
