@@ -9,6 +9,7 @@ produce a 500, and the catch-all handler logs whatever still does.
 from __future__ import annotations
 
 import codecs
+import gc
 import logging
 import os
 import zlib
@@ -32,6 +33,7 @@ from collector.auth import HostCredentials
 from collector.db.engine import Database
 from collector.ingest import IngestError
 from collector.metrics import Metrics
+from collector.run_writer import RunWriter
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings, load_settings
 from collector.ui.routes import mount_console
@@ -161,6 +163,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.run_scheduler = False
     app.state.alerting = Alerting.from_settings(database, settings)
     app.state.host_credentials = HostCredentials()
+    app.state.run_writer = RunWriter(database)
     app.include_router(api_router)
     add_components(app)
     app.include_router(ops_router)
@@ -201,4 +204,23 @@ def app_from_env() -> FastAPI:
     logging.basicConfig(level=os.environ.get("XUNJIAN_LOG_LEVEL", "info").upper())
     app = create_app(load_settings())
     app.state.run_scheduler = True  # reports, outbox, alerts, availability sweep (scheduler.py)
+    _settle_heap()
     return app
+
+
+GC_YOUNG = 20_000
+"""Allocations between young-generation collections in a serving worker (CPython's default: 700)."""
+
+
+def _settle_heap() -> None:
+    """Keep the cyclic garbage collector off the hot path of a long-running worker.
+
+    A worker holds ~700,000 objects once FastAPI, SQLAlchemy, pydantic and the check catalogs
+    are imported, none of them garbage. At CPython's defaults a 50 KB run's validation (tens of
+    thousands of short-lived objects) set off collections that walked that heap again and
+    again: 1.8 ms per validation instead of 0.5–0.9 ms. Freezing what exists at start moves it
+    out of the collector's sight; a larger young generation makes collections rarer. Cycles
+    are still collected, only less often. Not for tests or the CLI, which are short-lived."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG, *gc.get_threshold()[1:])

@@ -21,6 +21,7 @@ from typing import Annotated, Optional
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from collector.db.engine import Database
 from collector.db.models import ApiKey, Host
@@ -106,7 +107,8 @@ def authenticate(db: Database, secret: str) -> Principal:
     raise _unauthorized("unknown credential")
 
 
-def database(request: Request) -> Database:
+async def database(request: Request) -> Database:
+    """Async so that FastAPI resolves it on the event loop, not with a thread-pool hop."""
     db: Database = request.app.state.db
     return db
 
@@ -117,7 +119,7 @@ def principal(
 ) -> Principal:
     if creds is None or not creds.credentials:
         raise _unauthorized("missing Authorization: Bearer credential")
-    return authenticate(database(request), creds.credentials)
+    return authenticate(request.app.state.db, creds.credentials)
 
 
 def agent(p: Annotated[Principal, Depends(principal)]) -> Principal:
@@ -159,14 +161,17 @@ class HostCredentials:
         self._lock = threading.Lock()
         self._known: dict[str, tuple[float, Principal]] = {}
 
-    def principal(self, db: Database, secret: str) -> Principal:
-        hashed = digest(secret)
-        now = time.monotonic()
+    def cached(self, secret: str) -> Optional[Principal]:
         with self._lock:
-            hit = self._known.get(hashed)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+            hit = self._known.get(digest(secret))
+        return hit[1] if hit is not None and hit[0] > time.monotonic() else None
+
+    def principal(self, db: Database, secret: str) -> Principal:
+        hit = self.cached(secret)
+        if hit is not None:  # a hit never extends the entry's life
+            return hit
         found = authenticate(db, secret)
+        hashed, now = digest(secret), time.monotonic()
         with self._lock:
             if len(self._known) >= self.max_entries:
                 self._known = {k: v for k, v in self._known.items() if v[0] > now}
@@ -189,22 +194,27 @@ class HostCredentials:
             raise
 
 
-def poster(
+async def poster(
     request: Request,
     creds: Annotated[Optional[HTTPAuthorizationCredentials], Depends(_bearer)],
 ) -> Principal:
     """`principal` for the ingest endpoints (runs, samples): host credentials come from
     `HostCredentials` (API keys, rare here, are looked up every time). Each endpoint must
-    re-check a host's credential on its locked host row (`collector.ingest.check_credential`)."""
+    re-check a host's credential on its locked host row (`collector.ingest.check_credential`).
+    Async: a cached credential costs no thread-pool hop; a lookup still runs in the pool."""
     if creds is None or not creds.credentials:
         raise _unauthorized("missing Authorization: Bearer credential")
+    db: Database = request.app.state.db
     if not creds.credentials.startswith(HOST_PREFIX):
-        return authenticate(database(request), creds.credentials)
+        return await run_in_threadpool(authenticate, db, creds.credentials)
     known: HostCredentials = request.app.state.host_credentials
-    return known.principal(database(request), creds.credentials)
+    hit = known.cached(creds.credentials)
+    return (
+        hit if hit is not None else await run_in_threadpool(known.principal, db, creds.credentials)
+    )
 
 
-def cached_agent(p: Annotated[Principal, Depends(poster)]) -> Principal:
+async def cached_agent(p: Annotated[Principal, Depends(poster)]) -> Principal:
     """`agent` with the cached credential of `poster`."""
     return agent(p)
 

@@ -19,10 +19,11 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from pydantic import TypeAdapter
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -31,8 +32,7 @@ from checks.facts import HostIdentity
 from checks.model import CheckResult, InspectionRun, Severity, worst
 from checks.wire import RunReceipt
 from collector.contracts import Contract
-from collector.db.alerts import inserted_key
-from collector.db.contract_store import contract_version, get_contract
+from collector.db.contract_store import contract_version, get_contract, last_known
 from collector.db.engine import Database
 from collector.db.models import ContractRow, Finding, Host, Run
 from collector.db.types import utcnow
@@ -115,10 +115,6 @@ def load_results(row: Run) -> list[CheckResult]:
     return _RESULTS.validate_json(zlib.decompress(row.results))
 
 
-def judge(session: Session, host: HostRef, run: InspectionRun) -> list[CheckResult]:
-    return _evaluate(get_contract(session, host.contract), host, run)
-
-
 def _evaluate(contract: Optional[Contract], host: HostRef, run: InspectionRun) -> list[CheckResult]:
     if contract is None:
         raise UnknownContract(f"contract {host.contract} is not imported")
@@ -146,35 +142,164 @@ def ingest(
     via: str = "agent",
     now: Optional[datetime] = None,
 ) -> Ingested:
-    """`ingest_run`, also saying whether the alerts hook has work.
+    """`ingest_run`, also saying whether the alerts hook has work. Raises the run's IngestError."""
+    (outcome,) = store_many(db, [prepare(host, run, via)], now=now)
+    if isinstance(outcome, IngestError):
+        raise outcome
+    return outcome
 
-    On PostgreSQL everything happens in one transaction on one connection: each statement is a
-    round trip, and under load the round trips, not the SQL, were the cost. SQLite's write lock
-    is database-wide, so there the run is judged before the lock is taken.
-    """
+
+@dataclass
+class Prepared:
+    """A run ready to store: its canonical bytes and their digest, and — when this process knows
+    the contract's current version — its results, judged before any transaction."""
+
+    host: HostRef
+    run: InspectionRun
+    via: str
+    body: bytes
+    sha: str
+    judged: Optional[tuple[str, list[CheckResult]]] = None  # (contract version, results)
+
+    @property
+    def run_id(self) -> str:
+        return str(self.run.run_id)
+
+
+def prepare(host: HostRef, run: InspectionRun, via: str = "agent") -> Prepared:
     body = canonical(run)
-    sha = hashlib.sha256(body).hexdigest()
-    run_id = str(run.run_id)
-    results: Optional[list[CheckResult]] = None
-    if db.is_sqlite:
-        with db.read() as session:
-            known = _existing(session, run_id, sha, host.id)
-            if known is not None:
-                return Ingested(known, False)
-            results = judge(session, host, run)
-    with db.write() as session:
-        # Serialise runs of one host across collectors (SQLite's BEGIN IMMEDIATE already has);
-        # the contract's version comes along, so its cached model needs no query of its own.
-        row, version = session.execute(
+    item = Prepared(host, run, via, body, hashlib.sha256(body).hexdigest())
+    known = last_known(host.contract)
+    if known is not None:
+        item.judged = (known[0], _evaluate(known[1], host, run))
+    return item
+
+
+Outcome = Union[Ingested, IngestError]
+
+
+def store_many(
+    db: Database, items: Sequence[Prepared], *, now: Optional[datetime] = None
+) -> list[Outcome]:
+    """Store runs of distinct hosts in one transaction (group commit); one outcome per item.
+
+    Each statement is a round trip, and under load the round trips, not the SQL, were the cost:
+    a batch locks its hosts, inserts its runs and carries their findings in about six
+    statements, whether it holds one run or sixty. A run refused on its own merits (credential
+    gone, unknown contract, run_id taken) is answered without touching the others; should the
+    transaction itself fail, each run is retried alone so that one cannot sink the rest.
+    """
+    assert len({i.host.id for i in items}) == len(items), "one run per host in a batch"
+    try:
+        with db.write() as session:
+            return _store_batch(session, items, now or utcnow())
+    except Exception:
+        if len(items) == 1:
+            raise
+        log.warning("batch of %d runs failed; storing them one by one", len(items), exc_info=True)
+    return [store_many(db, [item], now=now)[0] for item in items]
+
+
+def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> list[Outcome]:
+    outcomes: list[Optional[Outcome]] = [None] * len(items)
+    # Lock the hosts (in id order: two collectors' batches never wait on each other in a
+    # cycle), serialising runs of one host across collectors; the contract's version comes
+    # along, so its cached model needs no query of its own.
+    locked = {
+        row.id: (row, version)
+        for row, version in session.execute(
             select(Host, ContractRow.source_sha256)
             .join(ContractRow, ContractRow.number == Host.contract)
-            .where(Host.id == host.id)
+            .where(Host.id.in_(sorted(i.host.id for i in items)))
+            .order_by(Host.id)
             .with_for_update(of=Host)
-        ).one()
-        check_credential(row, host.credential_sha256)
-        if results is None:
-            results = _evaluate(contract_version(session, host.contract, version), host, run)
-        return _store(session, row, run, results, body, sha, via, now or utcnow())
+        )
+    }
+    ready: list[tuple[int, Host, list[CheckResult]]] = []
+    for n, item in enumerate(items):
+        try:
+            ready.append((n, *_checked(session, item, locked.get(item.host.id))))
+        except IngestError as exc:
+            outcomes[n] = exc
+    inserted = _insert_runs(session, [(items[n], host, results) for n, host, results in ready], now)
+    newest: list[tuple[int, Host, _Stored, dict[tuple[str, str], CheckResult]]] = []
+    for n, host, results in ready:
+        item = items[n]
+        key = inserted.get(item.run_id)
+        if key is None:  # a replay, or the id taken by another payload or host
+            outcomes[n] = _existing(session, item.run_id, item.sha, host.id)
+            continue
+        bad = [r for r in results if r.severity in BAD]
+        stored = _Stored(key, item.run_id, item.run.created_at)
+        outcomes[n] = Ingested(
+            RunReceipt(run_id=item.run.run_id, host_id=host.id, received_at=now, findings=len(bad)),
+            False,
+        )
+        if host.last_run_at is None or item.run.created_at >= host.last_run_at:
+            newest.append((n, host, stored, _by_key(bad)))
+            host.last_run_at = item.run.created_at
+            _refresh_identity(host, item.run.host, item.run.agent_version)
+        elif _backfill(session, host, stored, _by_key(bad)):
+            outcomes[n] = Ingested(_receipt(outcomes[n]), True)
+    for (n, *_), due in zip(newest, _advance(session, [w[1:] for w in newest])):
+        outcomes[n] = Ingested(_receipt(outcomes[n]), due)
+    assert all(o is not None for o in outcomes)
+    return [o for o in outcomes if o is not None]
+
+
+def _receipt(outcome: Optional[Outcome]) -> RunReceipt:
+    assert isinstance(outcome, Ingested)
+    return outcome.receipt
+
+
+def _checked(
+    session: Session, item: Prepared, locked: Optional[tuple[Host, str]]
+) -> tuple[Host, list[CheckResult]]:
+    """The item's locked host row, its credential still live, and the run's results judged with
+    the contract's current version."""
+    if locked is None:
+        raise CredentialGone(f"host {item.host.id} is not enrolled")
+    row, version = locked
+    check_credential(row, item.host.credential_sha256)
+    if item.judged is not None and item.judged[0] == version:
+        return row, item.judged[1]
+    return row, _evaluate(
+        contract_version(session, item.host.contract, version), item.host, item.run
+    )
+
+
+def _insert_runs(
+    session: Session, work: Sequence[tuple[Prepared, Host, list[CheckResult]]], now: datetime
+) -> dict[str, int]:
+    """One INSERT … ON CONFLICT DO NOTHING for all runs: run_id → new row id of those inserted.
+    A run_id already taken (a replay, or another collector's concurrent insert of it, which
+    this waits for) inserts nothing and changes nothing: the stored row decides 200 or 409."""
+    if not work:
+        return {}
+    connection = session.connection()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    rows = [
+        {
+            "run_id": item.run_id,
+            "host_id": host.id,
+            "contract": host.contract,
+            "source": item.run.source.value,
+            "via": item.via,
+            "ad_hoc": item.via != "agent",
+            "created_at": item.run.created_at,
+            "received_at": now,
+            "window_start": item.run.window.start,
+            "window_end": item.run.window.end,
+            "worst": worst([r.severity for r in results]).value,
+            "findings": sum(r.severity in BAD for r in results),
+            "payload_sha256": item.sha,
+            "payload": pack(item.body),
+            "results": pack(_RESULTS.dump_json(results)),
+        }
+        for item, host, results in work
+    ]
+    stmt = dialect.insert(Run).values(rows).on_conflict_do_nothing().returning(Run.run_id, Run.id)
+    return {run_id: key for run_id, key in connection.execute(stmt)}
 
 
 def check_credential(row: Host, expected: Optional[str]) -> None:
@@ -188,74 +313,24 @@ def check_credential(row: Host, expected: Optional[str]) -> None:
         raise CredentialGone("host credential revoked or replaced")
 
 
-def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Optional[RunReceipt]:
+def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Outcome:
     row = session.execute(
         select(Run.payload_sha256, Run.host_id, Run.received_at, Run.findings).where(
             Run.run_id == run_id
         )
     ).first()
-    if row is None:
-        return None
+    if row is None:  # the conflicting insert was rolled back since: the sender retries
+        return IngestError(f"run_id {run_id} is being stored by another request; retry")
     if row.payload_sha256 != sha or row.host_id != host_id:
-        raise RunConflict(f"run_id {run_id} was already stored with a different payload")
-    return RunReceipt(
+        return RunConflict(f"run_id {run_id} was already stored with a different payload")
+    receipt = RunReceipt(
         run_id=uuid.UUID(run_id),
         host_id=host_id,
         received_at=row.received_at,
         findings=row.findings,
         duplicate=True,
     )
-
-
-def _store(
-    session: Session,
-    host: Host,
-    run: InspectionRun,
-    results: list[CheckResult],
-    body: bytes,
-    sha: str,
-    via: str,
-    now: datetime,
-) -> Ingested:
-    bad = [r for r in results if r.severity in BAD]
-    run_id = str(run.run_id)
-    # A run_id already taken (a replay, or another collector's concurrent insert of it, which
-    # this waits for) inserts nothing and changes nothing: the stored row decides 200 or 409.
-    key = inserted_key(
-        session,
-        Run,
-        {
-            "run_id": run_id,
-            "host_id": host.id,
-            "contract": host.contract,
-            "source": run.source.value,
-            "via": via,
-            "ad_hoc": via != "agent",
-            "created_at": run.created_at,
-            "received_at": now,
-            "window_start": run.window.start,
-            "window_end": run.window.end,
-            "worst": worst([r.severity for r in results]).value,
-            "findings": len(bad),
-            "payload_sha256": sha,
-            "payload": pack(body),
-            "results": pack(_RESULTS.dump_json(results)),
-        },
-    )
-    if key is None:
-        known = _existing(session, run_id, sha, host.id)
-        assert known is not None  # the conflict was on run_id, the only other key being ours
-        return Ingested(known, False)
-    row = _Stored(key, run_id, run.created_at)
-    newest = host.last_run_at is None or run.created_at >= host.last_run_at
-    if newest:
-        changed = _advance(session, host, row, _by_key(bad))
-        host.last_run_at = run.created_at
-        _refresh_identity(host, run.host, run.agent_version)
-    else:
-        changed = _backfill(session, host, row, _by_key(bad))
-    receipt = RunReceipt(run_id=run.run_id, host_id=host.id, received_at=now, findings=len(bad))
-    return Ingested(receipt, changed)
+    return Ingested(receipt, False)
 
 
 def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult]:
@@ -269,51 +344,64 @@ def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult
 
 
 def _advance(
-    session: Session, host: Host, run: _Stored, bad: dict[tuple[str, str], CheckResult]
-) -> bool:
-    """The newest run: open what is new, carry what persists, resolve what went away.
-    True when a finding opened, changed severity or resolved.
+    session: Session,
+    work: Sequence[tuple[Host, _Stored, dict[tuple[str, str], CheckResult]]],
+) -> list[bool]:
+    """Runs that are their host's newest: open what is new, carry what persists, resolve what
+    went away — for all of them in a handful of statements. Per run: True when a finding
+    opened, changed severity or resolved.
 
     Only the columns the decision needs are read: most runs repeat the host's open problems
     unchanged, and loading every open finding whole (JSON value, evidence, parameters) cost
     more than the rest of the run's storage. Whole rows are loaded for the few that change.
     """
-    open_rows = session.execute(
-        select(Finding.id, Finding.check, Finding.item, Finding.severity).where(
-            Finding.host_id == host.id, Finding.state == OPEN
+    if not work:
+        return []
+    open_rows: dict[str, dict[tuple[str, str], Any]] = {host.id: {} for host, _, _ in work}
+    for f in session.execute(
+        select(Finding.id, Finding.host_id, Finding.check, Finding.item, Finding.severity).where(
+            Finding.host_id.in_(list(open_rows)), Finding.state == OPEN
         )
-    ).all()
-    current = {(f.check, f.item): f for f in open_rows}
-    unchanged: list[int] = []
-    changed: dict[int, CheckResult] = {}
-    for key, result in bad.items():
-        found = current.pop(key, None)
-        if found is None:
-            session.add(_new_finding(host, run, result))
-        elif found.severity == result.severity.value:
-            unchanged.append(found.id)
-        else:
-            changed[found.id] = result
-    if unchanged:
-        # One statement moves them all on. Their value and evidence stay as of the last change
-        # of severity; the run's stored results hold each run's exact figures.
-        session.execute(
-            update(Finding)
-            .where(Finding.id.in_(unchanged))
-            .values(last_run=run.run_id, last_seen=run.created_at)
-            .execution_options(synchronize_session=False)
-        )
+    ):
+        open_rows[f.host_id][(f.check, f.item)] = f
+    carried: list[dict[str, Any]] = []
+    resolved: list[dict[str, Any]] = []
+    changed: dict[int, tuple[_Stored, CheckResult]] = {}
+    due: list[bool] = []
+    for host, run, bad in work:
+        current = open_rows[host.id]
+        moved = len(changed)
+        kept = 0
+        for key, result in bad.items():
+            found = current.pop(key, None)
+            if found is None:
+                session.add(_new_finding(host, run, result))
+            elif found.severity == result.severity.value:
+                # Value and evidence stay as of the last change of severity; the run's stored
+                # results hold each run's exact figures.
+                carried.append(
+                    {"id": found.id, "last_run": run.run_id, "last_seen": run.created_at}
+                )
+                kept += 1
+            else:
+                changed[found.id] = (run, result)
+        resolved += [
+            {
+                "id": f.id,
+                "state": RESOLVED,
+                "resolved_run": run.run_id,
+                "resolved_at": run.created_at,
+            }
+            for f in current.values()
+        ]
+        due.append(len(changed) > moved or kept < len(bad) or bool(current))
+    for params in (carried, resolved):
+        if params:  # ORM bulk UPDATE by primary key: one executemany
+            session.execute(update(Finding), params)
     if changed:
         for finding in session.scalars(select(Finding).where(Finding.id.in_(changed))):
-            _update(finding, run, changed[finding.id])
-    if current:
-        session.execute(
-            update(Finding)
-            .where(Finding.id.in_([f.id for f in current.values()]))
-            .values(state=RESOLVED, resolved_run=run.run_id, resolved_at=run.created_at)
-            .execution_options(synchronize_session=False)
-        )
-    return bool(changed) or len(unchanged) < len(bad) or bool(current)
+            _update(finding, *changed[finding.id])
+    return due
 
 
 def _backfill(
@@ -332,7 +420,7 @@ def _backfill(
         .limit(1)
     ).first()
     if later is None:  # cannot happen while last_run_at > t; be safe rather than lose it
-        return _advance(session, host, run, bad)
+        return _advance(session, [(host, run, bad)])[0]
     episodes = session.scalars(
         select(Finding).where(
             Finding.host_id == host.id,

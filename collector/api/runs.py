@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from checks.model import InspectionRun
 from checks.wire import RunReceipt
@@ -16,13 +17,8 @@ from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
 from collector.db.models import Run
-from collector.ingest import (
-    HostRef,
-    host_for_submission,
-    ingest,
-    load_payload,
-    load_results,
-)
+from collector.ingest import HostRef, host_for_submission, load_payload, load_results, prepare
+from collector.run_writer import RunWriter
 
 router = APIRouter(tags=["runs"])
 
@@ -39,7 +35,7 @@ router = APIRouter(tags=["runs"])
         409: {"model": Problem, "description": "run_id already used by a different payload"},
     },
 )
-def post_run(
+async def post_run(
     run: Annotated[InspectionRun, Depends(json_body(InspectionRun))],
     request: Request,
     response: Response,
@@ -51,7 +47,10 @@ def post_run(
         Query(description="API keys: the contract the run belongs to (SSH --submit)"),
     ] = None,
 ) -> RunReceipt:
-    """Store a run once. Content-Encoding: gzip is accepted."""
+    """Store a run once. Content-Encoding: gzip is accepted.
+
+    Async, and the run is judged on the event loop: only the database work leaves it, batched
+    with the runs of other requests (`collector.run_writer`)."""
     started = time.perf_counter()
     if who.kind == "host":
         assert who.host_id is not None and who.contract is not None
@@ -66,11 +65,12 @@ def post_run(
             raise HTTPException(422, "query parameter 'contract' is required with an API key")
         if not who.sees(contract):
             raise HTTPException(404, f"contract {contract} not found")
-        host = host_for_submission(db, contract, run.host)
+        host = await run_in_threadpool(host_for_submission, db, contract, run.host)
         via = "api"
     credentials: HostCredentials = request.app.state.host_credentials
+    writer: RunWriter = request.app.state.run_writer
     with credentials.rechecked(who):
-        outcome = ingest(db, host, run, via=via)
+        outcome = await writer.store(prepare(host, run, via))
     receipt = outcome.receipt
     if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
         background.add_task(after_ingest, request.app.state.alerting, host.id)

@@ -77,6 +77,13 @@ def get_contract(session: Session, number: str) -> Optional[Contract]:
     return contract_version(session, number, sha)
 
 
+def last_known(number: str) -> Optional[tuple[str, Contract]]:
+    """The version (`source_sha256`) and model this process validated last, without a query:
+    ingest judges a run with it before its transaction and again inside only when the locked
+    host row shows the contract has moved on."""
+    return _cache.get(number)
+
+
 def contract_version(session: Session, number: str, sha: str) -> Optional[Contract]:
     """`get_contract` for a caller that read the version (`source_sha256`) in its own query."""
     cached = _cache.get(number)
