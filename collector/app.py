@@ -163,7 +163,7 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.run_scheduler = False
     app.state.alerting = Alerting.from_settings(database, settings)
     app.state.host_credentials = HostCredentials()
-    app.state.run_writer = RunWriter(database)
+    app.state.run_writer = RunWriter(database, metrics)
     app.include_router(api_router)
     add_components(app)
     app.include_router(ops_router)

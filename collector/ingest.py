@@ -144,7 +144,7 @@ def ingest(
 ) -> Ingested:
     """`ingest_run`, also saying whether the alerts hook has work. Raises the run's IngestError."""
     (outcome,) = store_many(db, [prepare(host, run, via)], now=now)
-    if isinstance(outcome, IngestError):
+    if isinstance(outcome, Exception):
         raise outcome
     return outcome
 
@@ -175,7 +175,9 @@ def prepare(host: HostRef, run: InspectionRun, via: str = "agent") -> Prepared:
     return item
 
 
-Outcome = Union[Ingested, IngestError]
+Outcome = Union[Ingested, Exception]
+"""What became of one run of a batch: stored (or a replay), refused (IngestError), or the
+database's own error when the run could not be stored even alone."""
 
 
 def store_many(
@@ -193,9 +195,9 @@ def store_many(
     try:
         with db.write() as session:
             return _store_batch(session, items, now or utcnow())
-    except Exception:
+    except Exception as exc:
         if len(items) == 1:
-            raise
+            return [exc]
         log.warning("batch of %d runs failed; storing them one by one", len(items), exc_info=True)
     return [store_many(db, [item], now=now)[0] for item in items]
 

@@ -21,6 +21,8 @@ class Metrics:
         self.rejected: dict[str, int] = defaultdict(int)  # reason → count
         self.samples = 0
         self.heartbeats = 0
+        self.batches = 0  # group commits of runs, and the runs they held
+        self.batched_runs = 0
         self._buckets = [0] * len(LATENCY_BUCKETS)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -33,6 +35,11 @@ class Metrics:
             for i, bound in enumerate(LATENCY_BUCKETS):
                 if seconds <= bound:
                     self._buckets[i] += 1
+
+    def batch_written(self, runs: int) -> None:
+        with self._lock:
+            self.batches += 1
+            self.batched_runs += runs
 
     def reject(self, reason: str) -> None:
         with self._lock:
@@ -60,6 +67,18 @@ class Metrics:
             )
             for reason, n in sorted(self.rejected.items()):
                 out.append(f'xunjian_requests_rejected_total{{reason="{reason}"}} {n}')
+            _family(
+                out,
+                "xunjian_ingest_batches_total",
+                "counter",
+                "Transactions that stored runs (group commit); runs per batch = "
+                "xunjian_ingest_batched_runs_total / this.",
+            )
+            out.append(f"xunjian_ingest_batches_total {self.batches}")
+            _family(
+                out, "xunjian_ingest_batched_runs_total", "counter", "Runs in those transactions."
+            )
+            out.append(f"xunjian_ingest_batched_runs_total {self.batched_runs}")
             _family(out, "xunjian_samples_ingested_total", "counter", "Samples received.")
             out.append(f"xunjian_samples_ingested_total {self.samples}")
             _family(out, "xunjian_heartbeats_total", "counter", "Heartbeats received.")

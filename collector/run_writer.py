@@ -20,7 +20,8 @@ from typing import Optional
 from starlette.concurrency import run_in_threadpool
 
 from collector.db.engine import Database
-from collector.ingest import Ingested, IngestError, Prepared, store_many
+from collector.ingest import Ingested, Prepared, store_many
+from collector.metrics import Metrics
 
 MAX_BATCH = 64
 """Runs per transaction: bounds the statement size (~9 KB of packed payload a run) and the time
@@ -36,8 +37,9 @@ class _Waiting:
 class RunWriter:
     """Per event loop; `store` is safe to call from any number of concurrent requests."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, metrics: Optional[Metrics] = None) -> None:
         self.db = db
+        self.metrics = metrics or Metrics()
         self._queue: deque[_Waiting] = deque()
         self._writer: Optional[asyncio.Task[None]] = None
 
@@ -69,9 +71,10 @@ class RunWriter:
     async def _drain(self) -> None:
         while self._queue:
             batch = self._next_batch()
+            self.metrics.batch_written(len(batch))
             try:
                 outcomes = await run_in_threadpool(store_many, self.db, [w.item for w in batch])
-            except Exception as exc:  # the database itself failed: every request hears of it
+            except Exception as exc:  # not even a connection: every request hears of it
                 for waiting in batch:
                     if not waiting.answer.done():
                         waiting.answer.set_exception(exc)
@@ -79,7 +82,7 @@ class RunWriter:
             for waiting, outcome in zip(batch, outcomes):
                 if waiting.answer.done():  # the client went away; its run is stored anyway
                     continue
-                if isinstance(outcome, IngestError):
+                if isinstance(outcome, Exception):
                     waiting.answer.set_exception(outcome)
                 else:
                     waiting.answer.set_result(outcome)
