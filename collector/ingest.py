@@ -96,8 +96,8 @@ class Ingested:
 
 def canonical(run: InspectionRun) -> bytes:
     """The model's own compact serialisation: fields in model order, no whitespace, values
-    normalised by validation. A replay of the same spooled run gives the same bytes whatever
-    the sender's formatting; maps keep the order they were sent in."""
+    normalised by validation; maps keep the order they were sent in. Two payloads of one run_id
+    are the same run when their canonical forms are equal, whatever the sender's formatting."""
     return run.model_dump_json(by_alias=True).encode()
 
 
@@ -166,8 +166,12 @@ class Prepared:
         return str(self.run.run_id)
 
 
-def prepare(host: HostRef, run: InspectionRun, via: str = "agent") -> Prepared:
-    body = canonical(run)
+def prepare(
+    host: HostRef, run: InspectionRun, via: str = "agent", raw: Optional[bytes] = None
+) -> Prepared:
+    """`raw`: the JSON text `run` was validated from, kept as the stored payload (what the
+    sender sent, and no serialising on the hot path); without it, the canonical form."""
+    body = raw if raw is not None else canonical(run)
     item = Prepared(host, run, via, body, hashlib.sha256(body).hexdigest())
     known = last_known(host.contract)
     if known is not None:
@@ -229,7 +233,7 @@ def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> 
         item = items[n]
         key = inserted.get(item.run_id)
         if key is None:  # a replay, or the id taken by another payload or host
-            outcomes[n] = _existing(session, item.run_id, item.sha, host.id)
+            outcomes[n] = _existing(session, item, host.id)
             continue
         bad = [r for r in results if r.severity in BAD]
         stored = _Stored(key, item.run_id, item.run.created_at)
@@ -315,24 +319,33 @@ def check_credential(row: Host, expected: Optional[str]) -> None:
         raise CredentialGone("host credential revoked or replaced")
 
 
-def _existing(session: Session, run_id: str, sha: str, host_id: str) -> Outcome:
+def _existing(session: Session, item: Prepared, host_id: str) -> Outcome:
+    """The answer for a run whose run_id is taken: a replay (same host, same run) gets the
+    original receipt; anything else is a conflict."""
     row = session.execute(
         select(Run.payload_sha256, Run.host_id, Run.received_at, Run.findings).where(
-            Run.run_id == run_id
+            Run.run_id == item.run_id
         )
     ).first()
     if row is None:  # the conflicting insert was rolled back since: the sender retries
-        return IngestError(f"run_id {run_id} is being stored by another request; retry")
-    if row.payload_sha256 != sha or row.host_id != host_id:
-        return RunConflict(f"run_id {run_id} was already stored with a different payload")
+        return IngestError(f"run_id {item.run_id} is being stored by another request; retry")
+    if row.host_id != host_id or (row.payload_sha256 != item.sha and not _same_run(session, item)):
+        return RunConflict(f"run_id {item.run_id} was already stored with a different payload")
     receipt = RunReceipt(
-        run_id=uuid.UUID(run_id),
+        run_id=item.run.run_id,
         host_id=host_id,
         received_at=row.received_at,
         findings=row.findings,
         duplicate=True,
     )
     return Ingested(receipt, False)
+
+
+def _same_run(session: Session, item: Prepared) -> bool:
+    """Other bytes may still be the same run (re-serialised by the sender): compare canonical
+    forms. Only on this rare path is the stored payload read back."""
+    stored = session.scalar(select(Run).where(Run.run_id == item.run_id))
+    return stored is not None and canonical(load_payload(stored)) == canonical(item.run)
 
 
 def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult]:

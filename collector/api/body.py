@@ -53,6 +53,7 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
             _storable(parsed, ("body",), problems)
             if problems:
                 raise RequestValidationError(problems)
+        request.state.json_text = raw  # the text `parsed` came from, for endpoints that keep it
         return parsed
 
     return parse

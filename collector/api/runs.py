@@ -70,7 +70,7 @@ async def post_run(
     credentials: HostCredentials = request.app.state.host_credentials
     writer: RunWriter = request.app.state.run_writer
     with credentials.rechecked(who):
-        outcome = await writer.store(prepare(host, run, via))
+        outcome = await writer.store(prepare(host, run, via, raw=request.state.json_text))
     receipt = outcome.receipt
     if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
         background.add_task(after_ingest, request.app.state.alerting, host.id)

@@ -67,6 +67,13 @@ def test_run_replay_returns_original_receipt_and_conflict_changes_nothing(
     replay = client.post("/api/v1/runs", json=run_json(run), headers=bearer(cred))
     assert replay.status_code == 200
     assert replay.json() == {**receipt, "duplicate": True}
+    # the same run, re-serialised (indented, keys in another order): still a replay
+    text = json.dumps(dict(reversed(list(run_json(run).items()))), indent=2).encode()
+    reformatted = client.post(
+        "/api/v1/runs", content=text, headers={**bearer(cred), "Content-Type": "application/json"}
+    )
+    assert reformatted.status_code == 200, reformatted.text
+    assert reformatted.json() == {**receipt, "duplicate": True}
     before = _counts(db)
     changed = run.model_copy(update={"agent_version": "9.9"})
     conflict = client.post("/api/v1/runs", json=run_json(changed), headers=bearer(cred))
