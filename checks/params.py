@@ -8,7 +8,7 @@ layer that set it, so a report can say where a threshold came from.
 
 from __future__ import annotations
 
-from typing import Any, Dict, Generic, List, Mapping, Optional, Type, TypeVar
+from typing import Any, Dict, Generic, List, Mapping, Optional, Tuple, Type, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -46,13 +46,25 @@ class ParamsError(ValueError):
 
 
 class Resolver:
+    """Resolves each (check, item) once: a resolver serves every run of a host (the collector
+    keeps one per contract version and host selector), and building the parameter models
+    again for every run was a tenth of judging one."""
+
     def __init__(self, layers: Optional[List[Layer]] = None) -> None:
         self.layers = list(layers or [])
+        self._memo: Dict[Tuple[str, Optional[str], Type[BaseModel]], Resolved[Any]] = {}
 
     def with_layer(self, layer: Layer) -> "Resolver":
         return Resolver([*self.layers, layer])
 
     def resolve(self, check_id: str, model: Type[P], item: Optional[str] = None) -> Resolved[P]:
+        key = (check_id, item, model)
+        known = self._memo.get(key)
+        if known is None:
+            known = self._memo[key] = self._resolve(check_id, model, item)
+        return known
+
+    def _resolve(self, check_id: str, model: Type[P], item: Optional[str]) -> Resolved[P]:
         values: Dict[str, Any] = {}
         provenance: Dict[str, str] = {}
         rank: Dict[str, int] = {}

@@ -15,7 +15,15 @@ from pathlib import Path
 from typing import Any, Dict, List, Literal, Optional, Sequence
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.config import (
     AlarmRuleConfig,
@@ -138,6 +146,8 @@ class HostSelector(_Model):
 
 
 class Contract(_Model):
+    _resolvers: dict[Optional[int], Resolver] = PrivateAttr(default_factory=dict)
+
     number: str = Field(..., min_length=1, description="合同编号")
     title: str = ""
     customer: Party
@@ -220,11 +230,17 @@ class Contract(_Model):
         return None
 
     def resolver_for(self, host: Optional[HostSelector]) -> Resolver:
-        """Defaults → contract → host; item-level overrides live inside each layer."""
-        layers = [Layer(name=f"contract:{self.number}", checks=self.thresholds)]
-        if host is not None and host.thresholds:
-            layers.append(Layer(name=f"host:{host.label}", checks=host.thresholds))
-        return Resolver(layers)
+        """Defaults → contract → host; item-level overrides live inside each layer. One resolver
+        per selector for the life of this (cached, immutable) contract, so that each run of a
+        host reuses the parameters resolved for the last."""
+        key = None if host is None else id(host)  # selectors live and die with the contract
+        resolver = self._resolvers.get(key)
+        if resolver is None:
+            layers = [Layer(name=f"contract:{self.number}", checks=self.thresholds)]
+            if host is not None and host.thresholds:
+                layers.append(Layer(name=f"host:{host.label}", checks=host.thresholds))
+            resolver = self._resolvers[key] = Resolver(layers)
+        return resolver
 
 
 def load_contract(path: Path) -> Contract:

@@ -19,10 +19,10 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, bindparam, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -211,24 +211,38 @@ def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> 
     # Lock the hosts (in id order: two collectors' batches never wait on each other in a
     # cycle), serialising runs of one host across collectors; the contract's version comes
     # along, so its cached model needs no query of its own.
+    hosts = _HOSTS
     locked = {
-        row.id: (row, version)
-        for row, version in session.execute(
-            select(Host, ContractRow.source_sha256)
-            .join(ContractRow, ContractRow.number == Host.contract)
-            .where(Host.id.in_(sorted(i.host.id for i in items)))
-            .order_by(Host.id)
-            .with_for_update(of=Host)
+        row.id: row
+        for row in (
+            _Locked(*values)
+            for values in session.execute(
+                select(
+                    hosts.c.id,
+                    hosts.c.contract,
+                    hosts.c.credential_sha256,
+                    hosts.c.revoked_at,
+                    hosts.c.last_run_at,
+                    hosts.c.machine_id,
+                    hosts.c.agent_version,
+                    ContractRow.source_sha256,
+                )
+                .join(ContractRow, ContractRow.number == hosts.c.contract)
+                .where(hosts.c.id.in_(sorted(i.host.id for i in items)))
+                .order_by(hosts.c.id)
+                .with_for_update(of=hosts)
+            )
         )
     }
-    ready: list[tuple[int, Host, list[CheckResult]]] = []
+    ready: list[tuple[int, _Locked, list[CheckResult]]] = []
     for n, item in enumerate(items):
         try:
             ready.append((n, *_checked(session, item, locked.get(item.host.id))))
         except IngestError as exc:
             outcomes[n] = exc
     inserted = _insert_runs(session, [(items[n], host, results) for n, host, results in ready], now)
-    newest: list[tuple[int, Host, _Stored, dict[tuple[str, str], CheckResult]]] = []
+    newest: list[tuple[int, _Locked, _Stored, dict[tuple[str, str], CheckResult]]] = []
+    moved: list[dict[str, Any]] = []
     for n, host, results in ready:
         item = items[n]
         key = inserted.get(item.run_id)
@@ -243,12 +257,13 @@ def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> 
         )
         if host.last_run_at is None or item.run.created_at >= host.last_run_at:
             newest.append((n, host, stored, _by_key(bad)))
-            host.last_run_at = item.run.created_at
-            _refresh_identity(host, item.run.host, item.run.agent_version)
+            moved.append(_moved_on(host, item.run))
         elif _backfill(session, host, stored, _by_key(bad)):
             outcomes[n] = Ingested(_receipt(outcomes[n]), True)
     for (n, *_), due in zip(newest, _advance(session, [w[1:] for w in newest])):
         outcomes[n] = Ingested(_receipt(outcomes[n]), due)
+    if moved:
+        session.connection().execute(_MOVE_HOST, moved)
     assert all(o is not None for o in outcomes)
     return [o for o in outcomes if o is not None]
 
@@ -258,24 +273,60 @@ def _receipt(outcome: Optional[Outcome]) -> RunReceipt:
     return outcome.receipt
 
 
+@dataclass(frozen=True)
+class _Locked:
+    """The columns of a locked host row that storing a run reads (no ORM object per host)."""
+
+    id: str
+    contract: str
+    credential_sha256: Optional[str]
+    revoked_at: Optional[datetime]
+    last_run_at: Optional[datetime]
+    machine_id: Optional[str]
+    agent_version: str
+    version: str  # the contract's source_sha256
+
+
+_HOSTS = cast(Table, Host.__table__)
+_MOVE_HOST = (
+    update(_HOSTS)
+    .where(_HOSTS.c.id == bindparam("b_id"))
+    .values(
+        last_run_at=bindparam("b_last_run_at"),
+        identity=bindparam("b_identity"),
+        machine_id=bindparam("b_machine_id"),
+        agent_version=bindparam("b_agent_version"),
+    )
+)
+"""The host's newest run and the identity it reported, for all hosts of a batch at once."""
+
+
+def _moved_on(host: _Locked, run: InspectionRun) -> dict[str, Any]:
+    return {
+        "b_id": host.id,
+        "b_last_run_at": run.created_at,
+        "b_identity": run.host.model_dump(mode="json"),
+        "b_machine_id": run.host.machine_id or host.machine_id,
+        "b_agent_version": run.agent_version or host.agent_version,
+    }
+
+
 def _checked(
-    session: Session, item: Prepared, locked: Optional[tuple[Host, str]]
-) -> tuple[Host, list[CheckResult]]:
+    session: Session, item: Prepared, locked: Optional[_Locked]
+) -> tuple[_Locked, list[CheckResult]]:
     """The item's locked host row, its credential still live, and the run's results judged with
     the contract's current version."""
     if locked is None:
         raise CredentialGone(f"host {item.host.id} is not enrolled")
-    row, version = locked
-    check_credential(row, item.host.credential_sha256)
-    if item.judged is not None and item.judged[0] == version:
-        return row, item.judged[1]
-    return row, _evaluate(
-        contract_version(session, item.host.contract, version), item.host, item.run
-    )
+    check_credential(locked, item.host.credential_sha256)
+    if item.judged is not None and item.judged[0] == locked.version:
+        return locked, item.judged[1]
+    contract = contract_version(session, item.host.contract, locked.version)
+    return locked, _evaluate(contract, item.host, item.run)
 
 
 def _insert_runs(
-    session: Session, work: Sequence[tuple[Prepared, Host, list[CheckResult]]], now: datetime
+    session: Session, work: Sequence[tuple[Prepared, _Locked, list[CheckResult]]], now: datetime
 ) -> dict[str, int]:
     """One INSERT … ON CONFLICT DO NOTHING for all runs: run_id → new row id of those inserted.
     A run_id already taken (a replay, or another collector's concurrent insert of it, which
@@ -304,11 +355,13 @@ def _insert_runs(
         }
         for item, host, results in work
     ]
-    stmt = dialect.insert(Run).values(rows).on_conflict_do_nothing().returning(Run.run_id, Run.id)
-    return {run_id: key for run_id, key in connection.execute(stmt)}
+    # executemany: SQLAlchemy sends it as one multi-row INSERT ("insertmanyvalues") from a
+    # statement compiled once, where `.values(rows)` compiled a new statement every batch
+    stmt = dialect.insert(Run).on_conflict_do_nothing().returning(Run.run_id, Run.id)
+    return {run_id: key for run_id, key in connection.execute(stmt, rows)}
 
 
-def check_credential(row: Host, expected: Optional[str]) -> None:
+def check_credential(row: Union[Host, _Locked], expected: Optional[str]) -> None:
     """Refuse a credential the API took from its cache (`expected`, see `HostRef`) unless it is
     still the live credential of `row`, which the caller has locked."""
     if expected is not None and (
@@ -358,9 +411,22 @@ def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult
     return out
 
 
+_FINDINGS = cast(Table, Finding.__table__)
+_CARRY = (
+    update(_FINDINGS)
+    .where(_FINDINGS.c.id == bindparam("b_id"))
+    .values(last_run=bindparam("b_run"), last_seen=bindparam("b_at"))
+)
+_RESOLVE = (
+    update(_FINDINGS)
+    .where(_FINDINGS.c.id == bindparam("b_id"))
+    .values(state=RESOLVED, resolved_run=bindparam("b_run"), resolved_at=bindparam("b_at"))
+)
+
+
 def _advance(
     session: Session,
-    work: Sequence[tuple[Host, _Stored, dict[tuple[str, str], CheckResult]]],
+    work: Sequence[tuple[_Locked, _Stored, dict[tuple[str, str], CheckResult]]],
 ) -> list[bool]:
     """Runs that are their host's newest: open what is new, carry what persists, resolve what
     went away — for all of them in a handful of statements. Per run: True when a finding
@@ -394,25 +460,18 @@ def _advance(
             elif found.severity == result.severity.value:
                 # Value and evidence stay as of the last change of severity; the run's stored
                 # results hold each run's exact figures.
-                carried.append(
-                    {"id": found.id, "last_run": run.run_id, "last_seen": run.created_at}
-                )
+                carried.append({"b_id": found.id, "b_run": run.run_id, "b_at": run.created_at})
                 kept += 1
             else:
                 changed[found.id] = (run, result)
         resolved += [
-            {
-                "id": f.id,
-                "state": RESOLVED,
-                "resolved_run": run.run_id,
-                "resolved_at": run.created_at,
-            }
-            for f in current.values()
+            {"b_id": f.id, "b_run": run.run_id, "b_at": run.created_at} for f in current.values()
         ]
         due.append(len(changed) > moved or kept < len(bad) or bool(current))
-    for params in (carried, resolved):
-        if params:  # ORM bulk UPDATE by primary key: one executemany
-            session.execute(update(Finding), params)
+    connection = session.connection()
+    for statement, params in ((_CARRY, carried), (_RESOLVE, resolved)):
+        if params:  # one executemany each, whatever the number of hosts
+            connection.execute(statement, params)
     if changed:
         for finding in session.scalars(select(Finding).where(Finding.id.in_(changed))):
             _update(finding, *changed[finding.id])
@@ -420,7 +479,7 @@ def _advance(
 
 
 def _backfill(
-    session: Session, host: Host, run: _Stored, bad: dict[tuple[str, str], CheckResult]
+    session: Session, host: _Locked, run: _Stored, bad: dict[tuple[str, str], CheckResult]
 ) -> bool:
     """A run older than the newest: record what it saw without resolving anything newer.
     What it records is past or widens an episode already known, so alerts have nothing new
@@ -465,7 +524,7 @@ def _backfill(
     return False
 
 
-def _new_finding(host: Host, run: _Stored, result: CheckResult) -> Finding:
+def _new_finding(host: _Locked, run: _Stored, result: CheckResult) -> Finding:
     finding = Finding(
         host_id=host.id,
         contract=host.contract,
@@ -498,14 +557,6 @@ def _update(finding: Finding, run: _Stored, result: CheckResult) -> None:
 def _raise_max(finding: Finding, severity: Severity) -> None:
     if finding.max_severity is None or severity.rank > Severity(finding.max_severity).rank:
         finding.max_severity = severity.value
-
-
-def _refresh_identity(host: Host, identity: HostIdentity, agent_version: str) -> None:
-    host.identity = identity.model_dump(mode="json")
-    if identity.machine_id:
-        host.machine_id = identity.machine_id
-    if agent_version:
-        host.agent_version = agent_version
 
 
 def host_for_submission(
