@@ -47,13 +47,19 @@ def observe(
     newer = [t for t in points if t > last]
     if newer:  # the silence still going on ends now; gaps are recomputed from `last` below
         session.execute(delete(Downtime).where(Downtime.host_id == host.id, Downtime.end.is_(None)))
-    closed = session.scalars(
-        select(Downtime).where(
-            Downtime.host_id == host.id,
-            Downtime.start < points[-1],
-            Downtime.end > points[0],
-        )
-    ).all()
+    # Closed intervals all end by `last` (the sweep opens intervals; only signs of life up to
+    # `last` close them): points all after it — samples in order, the usual case — split none.
+    closed = (
+        []
+        if points[0] > last
+        else session.scalars(
+            select(Downtime).where(
+                Downtime.host_id == host.id,
+                Downtime.start < points[-1],
+                Downtime.end > points[0],
+            )
+        ).all()
+    )
     for interval in closed:
         assert interval.end is not None
         inside = [t for t in points if interval.start < t < interval.end]
