@@ -311,13 +311,16 @@ def phase(
     interval = len(agents) / rate if rate else 0.0
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
     latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
-    cpu = {
+    cpu: dict[str, float] = {
         f"cpu_{name}_pct": round(
             100 * cpu_used(before[name], cpu_by_pid(pid, name != "generator")) / elapsed
         )
         for name, pid in processes.items()
     }
     latencies.sort()
+    runs_per_s = len(latencies) / elapsed
+    if runs_per_s:  # CPU per run (sample batches included): comparable across loads
+        cpu["collector_ms_per_run"] = round(10 * cpu["cpu_collector_pct"] / runs_per_s, 2)
     return {
         "runs": len(latencies),
         "runs_per_s": round(len(latencies) / elapsed, 1),

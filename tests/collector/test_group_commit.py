@@ -110,22 +110,25 @@ def test_a_run_the_database_refuses_does_not_sink_its_batch(fx: Fixture, db: Dat
 
 
 def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Database) -> None:
-    """Runs queued together: one per host per batch, a host's later runs in later batches, in
-    the order they came — so its newest run is the one that decides its findings."""
+    """Runs queued together: one per host per batch and none of a host already in flight, so a
+    host's later runs go in later batches, in the order they came — and its newest run is the
+    one that decides its findings. Two batches are in flight at once."""
     fx.contract("C-1")
-    a, b = enrolled(fx, "C-1", "a"), enrolled(fx, "C-1", "b")
+    a, b, c, d = (enrolled(fx, "C-1", name) for name in "abcd")
     a_runs = [make_run("a", T0 + i * H, cpu=cpu) for i, cpu in enumerate((99, 99, 10))]
-    b_run = make_run("b", T0, cpu=99)
+    others = [(h, make_run(h.hostname, T0, cpu=99)) for h in (b, c, d)]
     metrics = Metrics()
 
     async def post_all() -> list[Ingested]:
         writer = RunWriter(db, metrics)
-        items = [prepare(a, r) for r in a_runs] + [prepare(b, b_run)]
+        items = [prepare(a, r) for r in a_runs] + [prepare(h, r) for h, r in others]
         return list(await asyncio.gather(*(writer.store(i) for i in items)))
 
     receipts = [o.receipt for o in asyncio.run(post_all())]
-    assert [r.duplicate for r in receipts] == [False] * 4
-    assert (metrics.batches, metrics.batched_runs) == (3, 4)  # [a0, b], [a1], [a2]
+    assert [r.duplicate for r in receipts] == [False] * 6
+    # [a0] and [b] start at once; c and d, queued behind them, share a batch (with a1 when a0
+    # finishes first); a2 comes last, alone
+    assert metrics.batched_runs == 6 and metrics.batches in (4, 5)
     with db.read() as session:
         cpu = {
             f.host_id: f
@@ -134,7 +137,7 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
         newest = session.scalar(select(Host.last_run_at).where(Host.id == a.id))
     assert cpu[a.id].state == "resolved" and cpu[a.id].resolved_run == str(a_runs[2].run_id)
     assert cpu[a.id].last_run == str(a_runs[1].run_id)
-    assert cpu[b.id].state == "open"
+    assert all(cpu[h.id].state == "open" for h, _ in others)
     assert newest is not None and newest.replace(tzinfo=None) == a_runs[2].created_at.replace(
         tzinfo=None
     )
