@@ -165,8 +165,10 @@ def client(settings: CollectorSettings, db: Database) -> Iterator[TestClient]:
 
 
 def contract_toml(number: str, extra: str = "") -> str:
+    """A contract whose term covers the real clock for years: tests that post runs made "now"
+    must land inside it (an ended contract raises no alerts), whatever day CI runs."""
     return (
-        f'number = "{number}"\nlevel = "regular"\nstart = 2026-01-01\nend = 2026-12-31\n'
+        f'number = "{number}"\nlevel = "regular"\nstart = 2026-01-01\nend = 2030-12-31\n'
         f'{extra}\n[customer]\nname = "Customer of {number}"\n[vendor]\nname = "Vendor"\n'
     )
 
