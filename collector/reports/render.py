@@ -55,6 +55,18 @@ finding is in its host's section; on a hundred hosts the full lists were twenty 
 the same again."""
 
 
+@dataclass(frozen=True)
+class Part:
+    """A slice of the report laid out on its own: the host sections [first, stop), with the front
+    matter (cover, sections 1 and 2) before the first and the back matter (sections 4 to 6) after
+    the last. Each part starts on a new page."""
+
+    first: int
+    stop: int
+    front: bool = True
+    back: bool = True
+
+
 @dataclass
 class Rendered:
     html: str
@@ -195,9 +207,30 @@ def safe_name(text: str) -> str:
     return re.sub(r'[\\/:*?"<>|\s]+', "-", text).strip("-")
 
 
-def render_html(data: ReportData, images: Mapping[str, bytes], *, inline: bool) -> str:
-    """The report as HTML: charts as data: URIs (`inline`) or cid: references (for the PDF)."""
+def _page_context(data: ReportData, *, header: bool = True, footer: bool = True) -> dict[str, Any]:
+    """What report.css needs: the running header and the page numbers, each drawn or not."""
     t = report_texts(data.lang)
+    return {
+        "d": data,
+        "t": t,
+        "html_lang": "zh-CN" if data.lang == "zh_CN" else "en",
+        "header": header,
+        "footer": footer,
+        "header_left": f"{data.cover.number} · {data.cover.customer.name}",
+        "header_right": t("report.header_right", {"period": data.cover.period_key}),
+        "page_label": t("report.page_label"),
+    }
+
+
+def render_html(
+    data: ReportData,
+    images: Mapping[str, bytes],
+    *,
+    inline: bool,
+    part: Optional[Part] = None,
+) -> str:
+    """The report as HTML: charts as data: URIs (`inline`) or cid: references (for the PDF);
+    the whole report, or one `part` of it for the PDF, without page numbers (`render_pdf`)."""
 
     def img(cid: str) -> str:
         png = images.get(cid)
@@ -205,16 +238,8 @@ def render_html(data: ReportData, images: Mapping[str, bytes], *, inline: bool) 
             return ""
         return _data_uri(png) if inline else f"cid:{cid}"
 
-    context: dict[str, Any] = {
-        "d": data,
-        "t": t,
-        "img": img,
-        "worst": _worst,
-        "html_lang": "zh-CN" if data.lang == "zh_CN" else "en",
-        "header_left": f"{data.cover.number} · {data.cover.customer.name}",
-        "header_right": t("report.header_right", {"period": data.cover.period_key}),
-        "page_label": t("report.page_label"),
-    }
+    context = _page_context(data, footer=part is None)
+    context.update(img=img, worst=_worst, part=part or Part(0, len(data.hosts)))
     return environment().get_template("report.html").render(context)
 
 
