@@ -8,6 +8,9 @@
   alternative.
 The PDF is A4 with the contract number and customer in the running header and page numbers in
 the footer (`@page` margin boxes; `font-family` is set on `html` so they inherit the CJK font).
+A report of more than HOSTS_PER_PART hosts is laid out in parts, one after the other and each
+in a child process of its own (`render_pdf`), so that no process holds the layout of all its
+pages at once; the parts' PDFs are joined by `pdfjoin`.
 """
 
 from __future__ import annotations
@@ -15,14 +18,17 @@ from __future__ import annotations
 import base64
 import gc
 import multiprocessing
+import os
+import pickle
 import re
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -36,10 +42,12 @@ from collector.reports.data import (
     assemble,
     metric_series,
 )
+from collector.reports.pdfjoin import PT_PER_PX, Mark, Piece, join
 from collector.reports.samples import Samples
 from collector.reports.score import Status
 from collector.reports.texts import report_texts
 
+T = TypeVar("T")
 TEMPLATES = Path(__file__).with_name("templates")
 POOL_WORKERS = 2
 POOL_MIN_HOSTS = 10
@@ -47,6 +55,9 @@ POOL_MIN_HOSTS = 10
 about a second importing matplotlib and WeasyPrint, more than a few hosts take to draw."""
 GC_THRESHOLD_RENDER = 50_000
 """Allocations between young-generation collections while WeasyPrint renders (default 700)."""
+HOSTS_PER_PART = 25
+"""Host sections per WeasyPrint layout. A layout stays whole in memory until its PDF is written:
+100 hosts in one took a worker to 555 MB; in parts of 25, no process passes 330 MB."""
 MAIL_CHART_HOSTS = 3
 """Hosts whose charts the mail shows inline (the worst first); the PDF has them all."""
 CHANGES_SHOWN = 15
@@ -65,6 +76,13 @@ class Part:
     stop: int
     front: bool = True
     back: bool = True
+
+
+def split(hosts: int, per_part: int) -> list[Part]:
+    """As few parts as hold at most `per_part` hosts each, as even as they come."""
+    count = max(1, -(-hosts // per_part))
+    bounds = [hosts * k // count for k in range(count + 1)]
+    return [Part(bounds[k], bounds[k + 1], front=k == 0, back=k == count - 1) for k in range(count)]
 
 
 @dataclass
@@ -243,7 +261,8 @@ def render_html(
     return environment().get_template("report.html").render(context)
 
 
-def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
+def _layout(html_with_cids: str, images: Mapping[str, bytes]) -> Any:
+    """WeasyPrint's laid-out document (weasyprint.Document) of `html_with_cids`."""
     import weasyprint  # heavy; only the PDF needs it
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
@@ -256,21 +275,98 @@ def render_pdf(html_with_cids: str, images: Mapping[str, bytes]) -> bytes:
                 raise ValueError(f"the report may not fetch {url!r}")
             return URLFetcherResponse(url, png, {"Content-Type": "image/png"})
 
+    return weasyprint.HTML(string=html_with_cids, url_fetcher=_ChartsOnly()).render()
+
+
+def _write_part(html_with_cids: str, images: Mapping[str, bytes], first_page: int) -> Piece:
+    """One part's PDF, page count and bookmarks (pages counted from the report's first)."""
+    document = _layout(html_with_cids, images)
+    marks = [
+        Mark(level, label, first_page + number, x * PT_PER_PX, (page.height - y) * PT_PER_PX, state)
+        for number, page in enumerate(document.pages)
+        for level, label, (x, y), state in page.bookmarks
+    ]
+    return Piece(document.write_pdf(), len(document.pages), marks)
+
+
+def _write_parts(data: ReportData, images: Mapping[str, bytes], parts: list[Part]) -> list[Piece]:
+    """The parts one after the other, each in a forked child that takes its layout along when it
+    ends. Freed in this process instead, a layout is cyclic garbage the collector has to walk
+    (100 hosts: the build 0.8 s slower) and heap the process keeps. A process running other
+    threads (the collector itself, building without workers) lays the parts out itself: a fork
+    would copy those threads' locks in whatever state they are."""
+    import weasyprint  # noqa: F401  # imported once, here, not in every child
+
+    forking = hasattr(os, "fork") and threading.active_count() == 1
+    pieces: list[Piece] = []
+    for part in parts:
+        html = render_html(data, images, inline=False, part=part)
+        first_page = sum(p.pages for p in pieces)
+        if forking:
+            pieces.append(in_child(_write_part, html, images, first_page))
+        else:
+            gc.collect()  # the previous part's layout, now rather than at some later pass
+            pieces.append(_write_part(html, images, first_page))
+    return pieces
+
+
+def in_child(fn: Callable[..., T], *args: Any) -> T:
+    """fn(*args) in a forked child, whose answer comes back pickled through a pipe; the child
+    ends with os._exit, so nothing it built is ever collected or torn down. Its error is raised
+    here (as text: not every exception pickles)."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        code = 1
+        try:
+            os.close(read)
+            with os.fdopen(write, "wb") as out:
+                try:
+                    answer: object = fn(*args)
+                except Exception as exc:
+                    answer = RuntimeError(f"in a child process: {exc!r}")
+                pickle.dump(answer, out)
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as source:
+        payload = source.read()
+    _, status = os.waitpid(pid, 0)
+    if status != 0 or not payload:
+        raise RuntimeError(f"the child process ended without an answer (wait status {status})")
+    answer = pickle.loads(payload)
+    if isinstance(answer, Exception):
+        raise answer
+    return cast(T, answer)
+
+
+def render_pdf(data: ReportData, images: Mapping[str, bytes]) -> bytes:
+    """The report's PDF, laid out in one piece or, beyond HOSTS_PER_PART hosts, in parts whose
+    PDFs are joined under one outline, with the page numbers laid over them: "page N of M" is
+    known only once the last part is laid out."""
+    parts = split(len(data.hosts), HOSTS_PER_PART)
     # WeasyPrint's layout grows to millions of objects; at the default thresholds the cyclic
     # collector walks them again and again (~15 % of the rendering, same peak RSS on 20 hosts)
     thresholds = gc.get_threshold()
     gc.set_threshold(GC_THRESHOLD_RENDER, *thresholds[1:])
     try:
-        pdf: bytes = weasyprint.HTML(string=html_with_cids, url_fetcher=_ChartsOnly()).write_pdf()
+        if len(parts) == 1:
+            pdf: bytes = _layout(render_html(data, images, inline=False), images).write_pdf()
+            return pdf
+        pieces = _write_parts(data, images, parts)
+        context = _page_context(data, header=False)
+        context["pages"] = sum(p.pages for p in pieces)
+        numbers = environment().get_template("page_numbers.html").render(context)
+        return join(pieces, _layout(numbers, {}).write_pdf())
     finally:
         gc.set_threshold(*thresholds)
-    return pdf
 
 
 def render(data: ReportData, images: Mapping[str, bytes], *, pdf: bool = True) -> Rendered:
     """Everything one language of a report needs, with the charts `produce` drew."""
     t = report_texts(data.lang)
-    pdf_bytes = render_pdf(render_html(data, images, inline=False), images) if pdf else b""
+    pdf_bytes = render_pdf(data, images) if pdf else b""
     mail_hosts = _mail_hosts(data)
     mail_images = {c.cid: images[c.cid] for h in mail_hosts for c in h.charts if c.cid in images}
     env = environment()
