@@ -222,7 +222,8 @@ def _settle_heap() -> None:
     0.4 ms in a quiet process. Freezing what exists at start moves it out of the collector's
     sight, and larger thresholds make collections rare. 100 agents on one worker: 10.6 → 7.5 ms
     of CPU per run with the heap frozen and a young generation of 20,000 (the other thresholds
-    at their defaults); 5.75 → 5.33 ms from there to these; 5.19 ms with no collection at all. Cycles are still collected, only less often. Not for tests or the CLI, which are
+    at their defaults); 5.75 → 5.33 ms from there to these; 5.19 ms with no collection at all.
+    Cycles are still collected, only less often. Not for tests or the CLI, which are
     short-lived."""
     gc.collect()
     gc.freeze()
