@@ -4,6 +4,7 @@ or not, the parts make the same PDF."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import re
 import shutil
@@ -60,13 +61,24 @@ def _pdfs(inputs: ReportInputs, per_part: int, langs: list[str]) -> dict[str, by
         return {data.lang: r.pdf for data, r in render.produce(inputs, langs, workers=0)}
 
 
+def _single_threaded(inputs: ReportInputs, per_part: int, langs: list[str]) -> dict[str, bytes]:
+    """`_pdfs` in a spawned process, where no other thread runs: the parts are laid out in
+    forked children, as in the collector's rendering workers. (The test process may run
+    threads left by earlier tests, and then the parts would be laid out in-process.)"""
+    assert threading.active_count() == 1
+    render.HOSTS_PER_PART = per_part
+    return {data.lang: r.pdf for data, r in render.produce(inputs, langs, workers=0)}
+
+
 @pytest.fixture(scope="module")
 def pdfs(inputs: ReportInputs) -> dict[str, dict[str, bytes]]:
     """{"whole" | "parts": {lang: PDF}} of the same report, the parts laid out in forked
-    children (this process runs no other thread)."""
-    assert threading.active_count() == 1
+    children."""
     langs = ["zh_CN", "en"]
-    return {"whole": _pdfs(inputs, len(HOSTS), langs), "parts": _pdfs(inputs, 1, langs)}
+    with multiprocessing.get_context("spawn").Pool(1, maxtasksperchild=1) as pool:
+        whole = pool.apply(_single_threaded, (inputs, len(HOSTS), langs))
+        parts = pool.apply(_single_threaded, (inputs, 1, langs))
+    return {"whole": whole, "parts": parts}
 
 
 def _pages(pdf: bytes, tmp_path: Path) -> list[str]:
