@@ -7,7 +7,12 @@ week for the quarter (13 runs, so the findings lifecycle has history), a sample 
 quarter and a sample a minute for its last day. The timed part runs in a fresh process, as the
 scheduler would, through the builder's own `render.produce`: load from the database, assemble
 (while 2 spawned workers draw the charts, once for both languages), render HTML and PDF for
-zh_CN and en (one worker each). Peak RSS is reported for the parent and for the largest worker.
+zh_CN and en (one worker each; a report of more than 34 hosts is laid out in parts, each in a
+child the worker forks). Peak RSS is reported for the parent, for the largest process below it
+(`RUSAGE_CHILDREN`), for every worker and the largest child it forked (VmHWM read every 100 ms),
+their sum (the parent and the two largest workers with their children: the pool has two
+workers), and the most the whole build held at one moment (RSS and PSS summed over processes).
+CPU seconds of the parent and of all processes below it tell a busy machine from a slow build.
 The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf; for
 both PDFs the bench also reports the fonts (pdffonts: embedded, Type 3, a named CJK font) and
 whether page 2 carries the running header and "第 2 页 / 共 N 页".
@@ -17,11 +22,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import resource
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -87,8 +94,94 @@ def contract_file(workdir: Path, hosts: int) -> Path:
     return path
 
 
-def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, float]:
+def _status(pid: int | str) -> dict[str, int]:
+    """VmRSS and VmHWM (peak RSS) of a process, in bytes; empty once it has ended."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return {}
+    return {k: int(v) << 10 for k, v in re.findall(r"(VmRSS|VmHWM):\s+(\d+) kB", text)}
+
+
+def _pss(pid: int | str) -> int:
+    """Proportional set size in bytes: pages shared with other processes (a fork's, before
+    either writes them) count by their share, not whole in each."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    found = re.search(r"^Pss:\s+(\d+) kB", text, re.M)
+    return int(found[1]) << 10 if found else 0
+
+
+def _children(pid: int | str) -> list[int]:
+    """From /proc/PID/task/*/children: the pool starts its workers from its own threads."""
+    pids = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:  # the process has ended
+        return []
+    for task in tasks:
+        try:
+            pids += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:  # the thread has ended
+            continue
+    return pids
+
+
+class Watch(threading.Thread):
+    """Every 100 ms: the peak RSS so far (VmHWM, exact for a process read before it ends) of
+    each process below this one (pool workers, the children they fork for report parts) and
+    the RSS of them all with this one at that moment; every 2 s their PSS together. On two
+    cores a costlier watch shows in the build's time: processes are found through /proc/*/task/
+    */children rather than by walking every process, and PSS (~3 ms per 300 MB process) is read
+    less often."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, int] = {}
+        self.parent: dict[int, int] = {}
+        self.together = 0
+        self.together_pss = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        tick = 0
+        while not self.done.wait(0.1):
+            tick += 1
+            total = _status("self").get("VmRSS", 0)
+            pids = []
+            below = [(os.getpid(), child) for child in _children("self")]
+            while below:
+                parent, pid = below.pop()
+                status = _status(pid)
+                total += status.get("VmRSS", 0)
+                self.peaks[pid] = max(self.peaks.get(pid, 0), status.get("VmHWM", 0))
+                self.parent[pid] = parent
+                pids.append(pid)
+                below += [(pid, child) for child in _children(pid)]
+            self.together = max(self.together, total)
+            if tick % 20 == 0:
+                pss = _pss("self") + sum(_pss(pid) for pid in pids)
+                self.together_pss = max(self.together_pss, pss)
+
+    def workers(self) -> list[tuple[int, int]]:
+        """(peak, largest peak of its own children) of each direct child, in MB."""
+        mine = os.getpid()
+        return [
+            (
+                self.peaks[pid] >> 20,
+                max((v for c, v in self.peaks.items() if self.parent[c] == pid), default=0) >> 20,
+            )
+            for pid in sorted(self.peaks)
+            if self.parent[pid] == mine
+        ]
+
+
+def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, Any]:
     """The timed part (run in its own process)."""
+    watch = Watch()
+    watch.start()
     t0 = time.perf_counter()
     from collector.contracts import load_contract
     from collector.db.engine import Database
@@ -96,7 +189,7 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, float]:
     from collector.reports.load import load_inputs
     from collector.reports.render import produce
 
-    figures: dict[str, float] = {}
+    figures: dict[str, Any] = {}
     contract = load_contract(contract_path)
     db = Database(f"sqlite:///{db_path}")
     period = parse("2026-Q3", contract)
@@ -114,9 +207,32 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, float]:
         (out / f"report-{lang}.html").write_text(r.html, encoding="utf-8")
         figures[f"pdf_{lang}_bytes"] = len(r.pdf)
     figures["total_s"] = time.perf_counter() - t0
-    figures["peak_rss_parent_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    watch.done.set()
+    watch.join()
+    parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    figures["peak_rss_parent_mb"] = parent
     # the largest of the worker processes (chart and render workers): ru_maxrss of children
     figures["peak_rss_worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    # every child, in the order they started (pids grow): multiprocessing's resource tracker,
+    # 2 chart workers, 2 render workers, replacements the pool spawned as they ended; "+N":
+    # the largest process that child started (the render workers: one per report part, one
+    # at a time; a library's helper, counted before its exec, can show here too)
+    workers = watch.workers()
+    figures["peak_rss_children_mb"] = " ".join(
+        f"{peak}+{forked}" if forked else str(peak) for peak, forked in workers
+    )
+    # at most two pool workers are alive at once, each with at most one forked child: the
+    # parent's peak and the two largest workers' (with their children's), an upper bound of
+    # what the build holds at one time
+    figures["peak_rss_sum_mb"] = parent + sum(sorted(sum(w) for w in workers)[-2:])
+    # the most the build held at one moment: RSS counts the pages a forked child still shares
+    # with its worker twice, PSS (sampled less often) by their share
+    figures["rss_together_max_mb"] = watch.together / 2**20
+    figures["pss_together_max_mb"] = watch.together_pss / 2**20
+    # CPU seconds: against the wall clock they tell a busy machine from a slow build
+    for who, kind in (("parent", resource.RUSAGE_SELF), ("children", resource.RUSAGE_CHILDREN)):
+        usage = resource.getrusage(kind)
+        figures[f"cpu_{who}_s"] = usage.ru_utime + usage.ru_stime
     return figures
 
 
