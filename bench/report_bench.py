@@ -9,7 +9,7 @@ scheduler would, through the builder's own `render.produce`: load from the datab
 (while 2 spawned workers draw the charts, once for both languages), render HTML and PDF for
 zh_CN and en (one worker each; a report of more than 34 hosts is laid out in parts, each in a
 child the worker forks). Peak RSS is reported for the parent, for the largest process below it
-(`RUSAGE_CHILDREN`), for every worker and the largest child it forked (VmHWM read every 100 ms),
+(`RUSAGE_CHILDREN`), for every worker and the largest child it forked (VmHWM read every 250 ms),
 their sum (the parent and the two largest workers with their children: the pool has two
 workers), and the most the whole build held at one moment (RSS and PSS summed over processes).
 CPU seconds of the parent and of all processes below it tell a busy machine from a slow build.
@@ -130,7 +130,7 @@ def _children(pid: int | str) -> list[int]:
 
 
 class Watch(threading.Thread):
-    """Every 100 ms: the peak RSS so far (VmHWM, exact for a process read before it ends) of
+    """Every 250 ms: the peak RSS so far (VmHWM, exact for a process read before it ends) of
     each process below this one (pool workers, the children they fork for report parts) and
     the RSS of them all with this one at that moment; every 2 s their PSS together. On two
     cores a costlier watch shows in the build's time: processes are found through /proc/*/task/
@@ -147,7 +147,7 @@ class Watch(threading.Thread):
 
     def run(self) -> None:
         tick = 0
-        while not self.done.wait(0.1):
+        while not self.done.wait(0.25):
             tick += 1
             total = _status("self").get("VmRSS", 0)
             pids = []
@@ -161,7 +161,7 @@ class Watch(threading.Thread):
                 pids.append(pid)
                 below += [(pid, child) for child in _children(pid)]
             self.together = max(self.together, total)
-            if tick % 20 == 0:
+            if tick % 8 == 0:
                 pss = _pss("self") + sum(_pss(pid) for pid in pids)
                 self.together_pss = max(self.together_pss, pss)
 
