@@ -130,23 +130,12 @@ def ingest_run(
     via: str = "agent",
     now: Optional[datetime] = None,
 ) -> RunReceipt:
-    """Store `run` for `host` once; returns the receipt (duplicate=True for a replay)."""
-    return ingest(db, host, run, via=via, now=now).receipt
-
-
-def ingest(
-    db: Database,
-    host: HostRef,
-    run: InspectionRun,
-    *,
-    via: str = "agent",
-    now: Optional[datetime] = None,
-) -> Ingested:
-    """`ingest_run`, also saying whether the alerts hook has work. Raises the run's IngestError."""
+    """Store `run` for `host` once; returns the receipt (duplicate=True for a replay). Raises
+    the run's IngestError. (The API goes through `run_writer`, which batches `store_many`.)"""
     (outcome,) = store_many(db, [prepare(host, run, via)], now=now)
     if isinstance(outcome, Exception):
         raise outcome
-    return outcome
+    return outcome.receipt
 
 
 @dataclass

@@ -21,7 +21,7 @@ from collector.ingest import (
     HostRef,
     Ingested,
     RunConflict,
-    ingest,
+    ingest_run,
     prepare,
     store_many,
 )
@@ -43,7 +43,7 @@ def test_one_batch_answers_each_run_on_its_own(fx: Fixture, db: Database) -> Non
     fx.contract("C-1")
     a, b, c, d = (enrolled(fx, "C-1", name) for name in ("a", "b", "c", "d"))
     first = make_run("a", T0, cpu=99)
-    ingest(db, a, first)
+    ingest_run(db, a, first)
     with db.write() as session:  # d's credential is revoked after the API cached it
         session.execute(update(Host).where(Host.id == d.id).values(revoked_at=T0))
     taken = make_run("c", T0, run_id=first.run_id)  # a's run_id, another payload
