@@ -154,10 +154,10 @@ class PackageParams(CheckParams):
 def history_packages(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
     if facts.packages is None:
         return [ctx.unknown(facts.missing("packages") or "")]
-    # by time, then name: two stable sorts, because a (time, name) key compares the times
-    # through their tzinfo twice as often and was most of this rule's cost
-    by_name = sorted(facts.packages, key=lambda c: c.name)
-    changes = sorted(by_name, key=lambda c: c.time)
+    # by time, then name, on the epoch seconds: comparing the aware datetimes themselves asks
+    # both tzinfos for their offset at every comparison (pydantic's TzInfo answers in ~0.2 µs),
+    # and on a 200-change log that was two thirds of the collector's judging of a run
+    changes = sorted(facts.packages, key=lambda c: (c.time.timestamp(), c.name))
     if not changes:
         return [ctx.result(Severity.ok, "none", value=0)]
     params = ctx.params().params
