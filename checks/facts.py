@@ -8,14 +8,15 @@ Units are in field names or descriptions: bytes, percent (0–100), seconds, UTC
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Dict, List, Optional
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
+
+from checks.bounds import WIRE_CONFIG, Instant, Int64
 
 
 class _Facts(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
 
 class OsInfo(_Facts):
@@ -32,25 +33,25 @@ class HostIdentity(_Facts):
     kernel: str = ""
     arch: str = ""
     addresses: List[str] = Field(default_factory=list, description="non-loopback IP addresses")
-    boot_time: Optional[datetime] = None
+    boot_time: Optional[Instant] = None
 
 
 class CpuFacts(_Facts):
     usage_percent: float = Field(..., description="busy % of all cores over the sample interval")
     iowait_percent: Optional[float] = None
     steal_percent: Optional[float] = None
-    logical_cores: int = Field(..., ge=1)
+    logical_cores: Int64 = Field(..., ge=1)
     load1: float
     load5: float
     load15: float
 
 
 class MemoryFacts(_Facts):
-    total_bytes: int
-    available_bytes: int
+    total_bytes: Int64
+    available_bytes: Int64
     used_percent: float = Field(..., description="(total - available) / total × 100")
-    swap_total_bytes: int = 0
-    swap_used_bytes: int = 0
+    swap_total_bytes: Int64 = 0
+    swap_used_bytes: Int64 = 0
     swap_used_percent: float = 0.0
 
 
@@ -60,12 +61,12 @@ class Filesystem(_Facts):
     fstype: str = ""
     options: List[str] = Field(default_factory=list)
     readonly: bool = False
-    total_bytes: int = 0
-    used_bytes: int = 0
-    free_bytes: int = Field(0, description="available to unprivileged users")
+    total_bytes: Int64 = 0
+    used_bytes: Int64 = 0
+    free_bytes: Int64 = Field(0, description="available to unprivileged users")
     used_percent: float = Field(0.0, description="used / (used + free) × 100, as df shows it")
-    inodes_total: Optional[int] = None
-    inodes_used: Optional[int] = None
+    inodes_total: Optional[Int64] = None
+    inodes_used: Optional[Int64] = None
     inodes_used_percent: Optional[float] = None
     error: Optional[str] = Field(
         None, description="why its usage could not be read (stale mount …)"
@@ -73,7 +74,7 @@ class Filesystem(_Facts):
 
 
 class UptimeFacts(_Facts):
-    boot_time: datetime
+    boot_time: Instant
     uptime_seconds: float
 
 
@@ -88,15 +89,15 @@ class TimeSyncFacts(_Facts):
 
 
 class ProcessRef(_Facts):
-    pid: int
-    ppid: Optional[int] = None
+    pid: Int64
+    ppid: Optional[Int64] = None
     name: str = ""
 
 
 class ProcessFacts(_Facts):
-    total: int
+    total: Int64
     zombies: List[ProcessRef] = Field(default_factory=list)
-    names: Dict[str, int] = Field(
+    names: Dict[str, Int64] = Field(
         default_factory=dict,
         description="process name → count (names only: command lines may hold secrets)",
     )
@@ -120,35 +121,35 @@ class ServiceFacts(_Facts):
 class ListenPort(_Facts):
     proto: str = Field(..., description="tcp | tcp6 | udp | udp6")
     address: str
-    port: int
+    port: Int64
     process: Optional[str] = None
 
 
 class FdFacts(_Facts):
-    allocated: int
-    maximum: int
+    allocated: Int64
+    maximum: Int64
     used_percent: float
 
 
 class CertFacts(_Facts):
     path: str
     subject: Optional[str] = None
-    not_after: Optional[datetime] = None
+    not_after: Optional[Instant] = None
     error: Optional[str] = None
 
 
 class BackupFacts(_Facts):
     pattern: str
-    matches: int = 0
+    matches: Int64 = 0
     newest_path: Optional[str] = None
-    newest_mtime: Optional[datetime] = None
-    newest_size_bytes: Optional[int] = None
+    newest_mtime: Optional[Instant] = None
+    newest_size_bytes: Optional[Int64] = None
     error: Optional[str] = None
 
 
 class HttpProbe(_Facts):
     url: str
-    status: Optional[int] = None
+    status: Optional[Int64] = None
     elapsed_ms: Optional[float] = None
     error: Optional[str] = None
 
@@ -157,10 +158,10 @@ class LogSourceFacts(_Facts):
     """What was read from one log source, so a report can say what was (not) looked at."""
 
     source: str = Field(..., description="file path or 'journald'")
-    bytes_read: int = 0
-    lines_read: int = 0
-    lines_in_window: int = 0
-    lines_without_time: int = 0
+    bytes_read: Int64 = 0
+    lines_read: Int64 = 0
+    lines_in_window: Int64 = 0
+    lines_without_time: Int64 = 0
     truncated: bool = Field(False, description="the scan stopped at its byte budget")
     error: Optional[str] = None
 
@@ -174,29 +175,29 @@ class LogTemplate(_Facts):
     template_id: str
     template: str
     source: str
-    count: int
-    first_seen: Optional[datetime] = None
-    last_seen: Optional[datetime] = None
+    count: Int64
+    first_seen: Optional[Instant] = None
+    last_seen: Optional[Instant] = None
     samples: List[str] = Field(default_factory=list, description="up to 3 redacted lines")
 
 
 class LogFacts(_Facts):
     sources: List[LogSourceFacts] = Field(default_factory=list)
     templates: List[LogTemplate] = Field(default_factory=list)
-    failed_login_minutes: Dict[str, int] = Field(
+    failed_login_minutes: Dict[str, Int64] = Field(
         default_factory=dict,
         description="failed log-ins per minute: ISO minute (UTC) → count; for burst detection",
     )
-    failed_login_sources: Dict[str, int] = Field(
+    failed_login_sources: Dict[str, Int64] = Field(
         default_factory=dict, description="remote address → failures"
     )
-    successful_logins: int = 0
+    successful_logins: Int64 = 0
 
 
 class Coredump(_Facts):
-    time: datetime
+    time: Instant
     exe: str = ""
-    pid: Optional[int] = None
+    pid: Optional[Int64] = None
     signal: Optional[str] = None
     path: Optional[str] = None
 
@@ -204,38 +205,38 @@ class Coredump(_Facts):
 class ServiceEvent(_Facts):
     unit: str
     kind: str = Field(..., description="failed | restarted")
-    count: int = 1
-    last_seen: Optional[datetime] = None
+    count: Int64 = 1
+    last_seen: Optional[Instant] = None
     sample: Optional[str] = None
 
 
 class MetricSummary(_Facts):
     metric: str = Field(..., description="cpu | memory | swap | load1 | disk:/mount")
     unit: str = Field("%", description="% or a plain number for load")
-    samples: int
+    samples: Int64
     min: float
     avg: float
     p95: float
     max: float
-    max_at: Optional[datetime] = None
+    max_at: Optional[Instant] = None
 
 
 class DiskTrend(_Facts):
     mount: str
     growth_bytes_per_day: float = Field(..., description="least-squares slope of used bytes")
-    free_bytes: int
+    free_bytes: Int64
     span_hours: float = Field(..., description="how much history the slope rests on")
 
 
 class RebootEvent(_Facts):
-    time: datetime
+    time: Instant
     kind: str = Field(
         "reboot", description="reboot | shutdown | crash (no clean shutdown before boot)"
     )
 
 
 class PackageChange(_Facts):
-    time: datetime
+    time: Instant
     action: str = Field(..., description="install | remove | upgrade")
     name: str
     version: str = ""
@@ -243,8 +244,8 @@ class PackageChange(_Facts):
 
 class HistoryFacts(_Facts):
     source: str = Field(..., description="agent | sysstat")
-    start: Optional[datetime] = None
-    end: Optional[datetime] = None
+    start: Optional[Instant] = None
+    end: Optional[Instant] = None
     metrics: List[MetricSummary] = Field(default_factory=list)
     disk_trends: List[DiskTrend] = Field(default_factory=list)
 
@@ -252,7 +253,7 @@ class HistoryFacts(_Facts):
 class FactSet(_Facts):
     """Everything one inspection observed; `errors` names each section that was not gathered."""
 
-    collected_at: datetime
+    collected_at: Instant
     cpu: Optional[CpuFacts] = None
     memory: Optional[MemoryFacts] = None
     filesystems: Optional[List[Filesystem]] = None

@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from checks.bounds import WIRE_CONFIG, Instant, Int64
 from checks.facts import FactSet, HostIdentity
 
 SCHEMA_VERSION = 1
@@ -73,13 +74,13 @@ class Source(str, Enum):
     bundle = "bundle"
 
 
-ParamValue = Union[str, int, float, bool, None]
+ParamValue = Union[str, Int64, float, bool, None]
 
 
 class Threshold(BaseModel):
     """The limit a value was judged against, and which layer of configuration set it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
     warning: Optional[float] = None
     critical: Optional[float] = None
@@ -94,7 +95,7 @@ class Threshold(BaseModel):
 class Message(BaseModel):
     """A catalog key and its parameters: text is rendered per language, never kept in code."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
     key: str
     params: Dict[str, ParamValue] = Field(default_factory=dict)
@@ -103,13 +104,13 @@ class Message(BaseModel):
 class CheckResult(BaseModel):
     """One check's verdict on one item (a mount, a service, a log template …)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
     check: str = Field(..., description="check id, e.g. disk.usage")
     category: Category
     item: Optional[str] = None
     severity: Severity
-    value: Union[float, int, str, None] = None
+    value: Union[float, Int64, str, None] = None
     unit: Optional[str] = None
     threshold: Optional[Threshold] = None
     message: Message
@@ -122,17 +123,10 @@ class CheckResult(BaseModel):
 
 
 class Window(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
-    start: datetime
-    end: datetime
-
-    @field_validator("start", "end")
-    @classmethod
-    def _aware(cls, v: datetime) -> datetime:
-        if v.tzinfo is None:
-            raise ValueError("must be timezone-aware ISO 8601 (e.g. 2026-11-20T08:00:00+08:00)")
-        return v
+    start: Instant
+    end: Instant
 
     @field_validator("end")
     @classmethod
@@ -146,16 +140,16 @@ class Window(BaseModel):
 class InspectionRun(BaseModel):
     """One inspection of one host: the unit the agent spools, the collector stores by `run_id`."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(**WIRE_CONFIG, populate_by_name=True)
 
-    schema_: int = Field(SCHEMA_VERSION, alias="schema", description="wire-format version")
+    schema_: Int64 = Field(SCHEMA_VERSION, alias="schema", description="wire-format version")
     run_id: uuid.UUID = Field(
         default_factory=uuid.uuid4, description="made at the source; the idempotency key"
     )
     source: Source
     agent_version: str = ""
     lang: str = Field("zh_CN", description="language of summary/recommendation texts")
-    created_at: datetime = Field(default_factory=lambda: datetime.now(timezone.utc))
+    created_at: Instant = Field(default_factory=lambda: datetime.now(timezone.utc))
     host: HostIdentity
     window: Window
     facts: FactSet

@@ -7,16 +7,16 @@ validate the very same shapes. Additive changes only; see docs/wire-format.md.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 from typing import Dict, List, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from checks.bounds import WIRE_CONFIG, Instant, Int64
 from checks.facts import HostIdentity
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = WIRE_CONFIG
 
 
 class EnrollRequest(_Wire):
@@ -37,22 +37,22 @@ class RunReceipt(_Wire):
 
     run_id: uuid.UUID
     host_id: str
-    received_at: datetime
-    findings: int = Field(0, description="results the collector's own evaluation produced")
+    received_at: Instant
+    findings: Int64 = Field(0, description="results the collector's own evaluation produced")
     duplicate: bool = False
 
 
 class MountSample(_Wire):
     mount: str
     used_percent: float
-    used_bytes: int
-    total_bytes: int
+    used_bytes: Int64
+    total_bytes: Int64
 
 
 class Sample(_Wire):
     """One 60-second sample of the agent's history store."""
 
-    at: datetime
+    at: Instant
     cpu_percent: float
     load1: float
     load5: float
@@ -63,7 +63,7 @@ class Sample(_Wire):
     disk_write_bytes_per_s: Optional[float] = None
     net_rx_bytes_per_s: Optional[float] = None
     net_tx_bytes_per_s: Optional[float] = None
-    processes: Optional[int] = None
+    processes: Optional[Int64] = None
     mounts: List[MountSample] = Field(default_factory=list)
 
 
@@ -77,17 +77,17 @@ class Gap(_Wire):
 
     gap_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     kind: Literal["samples", "runs"]
-    dropped: int = Field(..., ge=1)
-    first_at: Optional[datetime] = None
-    last_at: Optional[datetime] = None
+    dropped: Int64 = Field(..., ge=1)
+    first_at: Optional[Instant] = None
+    last_at: Optional[Instant] = None
 
 
 class Heartbeat(_Wire):
-    at: datetime
+    at: Instant
     agent_version: str = ""
-    spool_depth: int = 0
-    spool_bytes: int = 0
-    dropped: Dict[str, int] = Field(default_factory=dict, description="kind → drops since start")
+    spool_depth: Int64 = 0
+    spool_bytes: Int64 = 0
+    dropped: Dict[str, Int64] = Field(default_factory=dict, description="kind → drops since start")
     gaps: List[Gap] = Field(default_factory=list)
     last_error: Optional[str] = None
 

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from collector.api.body import _suspect
 from collector.db.engine import Database
 from collector.db.models import Finding, Host, Run
 from tests.collector.conftest import T0, Fixture, bearer, make_run, run_json
@@ -369,11 +368,14 @@ def test_health_and_metrics(fx: Fixture, client: TestClient) -> None:
 @pytest.mark.parametrize(
     ("body", "path"),
     [
-        ({"at": "2026-11-20T08:00:00"}, "body.at: must be timezone-aware"),
-        ({"at": "0001-01-01T00:00:00+05:00"}, "body.at: out of range"),
+        ({"at": "2026-11-20T08:00:00"}, "body.at: Input should have timezone info"),
+        (
+            {"at": "0001-01-01T00:00:00+05:00"},
+            "body.at: Input should be greater than or equal to 0001-01-01T00:00:00Z",
+        ),
         (
             {"at": "2026-11-20T08:00:00Z", "gaps": [{"kind": "runs", "dropped": 10**20}]},
-            "body.gaps.0.dropped: integer out of the 64-bit range",
+            "body.gaps.0.dropped: Input should be less than or equal to 9223372036854775807",
         ),
         ({"at": "2026-11-20T08:00:00Z", "spool_depth": True}, "body.spool_depth"),
     ],
@@ -401,13 +403,3 @@ def test_values_no_column_can_hold_are_422(
         )
         assert r.status_code == 422 and "finite" in r.json()["error"], (number, r.text)
     assert client.get("/api/v1/hosts/a%00b", headers=bearer(fx.api_key())).status_code == 422
-
-
-def test_the_suspicion_scan_ignores_hex_but_not_exponents() -> None:
-    """The scan that decides whether a body gets the exact (slow) walk: UUIDs and digests with
-    `e` before digits are no reason; an exponent that may overflow is, wherever it ends."""
-    hexes = b'{"run_id": "5e2f1c3e-4567-4e89-9e12-1e34567e8901", "sha": "ab3e1234ff"}'
-    assert not _suspect(hexes)
-    for number in (b"1e400", b"1.5e+308", b"2E-0500", b"7e1000"):
-        for end in (b",", b"}", b"]", b" ", b"\n", b""):
-            assert _suspect(b'{"x": ' + number + end), number + end
