@@ -31,9 +31,9 @@ from collector.api.body import add_components
 from collector.api.ops import router as ops_router
 from collector.auth import HostCredentials
 from collector.db.engine import Database
+from collector.group_commit import run_writer, sample_writer
 from collector.ingest import IngestError
 from collector.metrics import Metrics
-from collector.run_writer import RunWriter
 from collector.scheduler import Scheduler
 from collector.settings import CollectorSettings, load_settings
 from collector.ui.routes import mount_console
@@ -163,7 +163,8 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.run_scheduler = False
     app.state.alerting = Alerting.from_settings(database, settings)
     app.state.host_credentials = HostCredentials()
-    app.state.run_writer = RunWriter(database, metrics)
+    app.state.run_writer = run_writer(database, metrics)
+    app.state.sample_writer = sample_writer(database, metrics, settings.silence_minutes)
     app.include_router(api_router)
     add_components(app)
     app.include_router(ops_router)

@@ -10,14 +10,15 @@ watched: a host seen only over SSH has no availability figure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from collector.db.contract_store import get_contract, silence_minutes
+from collector.db.contract_store import contract_version, get_contract, silence_minutes
 from collector.db.models import Downtime, Host
 from collector.db.types import utcnow
 
@@ -31,35 +32,71 @@ def silence_for(session: Session, host: Host, default_minutes: int) -> timedelta
     return timedelta(minutes=minutes)
 
 
+def silence_at(session: Session, contract: str, version: str, default_minutes: int) -> timedelta:
+    """The silence limit of `contract` as of `version` (its source_sha256, read along with the
+    locked host row: the cached model of that version needs no query of its own)."""
+    model = contract_version(session, contract, version)
+    minutes = silence_minutes(model, default_minutes) if model else default_minutes
+    return timedelta(minutes=minutes)
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Signs of life of one host whose row the caller holds locked: `last` is its last_seen_at
+    (or its enrollment) before these."""
+
+    host_id: str
+    last: datetime
+    times: Sequence[datetime]
+    silence: timedelta
+
+
 def observe(
-    session: Session,
-    host: Host,
-    times: Iterable[datetime],
-    silence: timedelta,
-    now: Optional[datetime] = None,
-) -> None:
-    """Record that `host` was alive at `times` (call inside the write transaction holding it)."""
+    session: Session, seen: Sequence[Seen], now: Optional[datetime] = None
+) -> dict[str, datetime]:
+    """Record the signs of life of several hosts in the write transaction holding their rows;
+    returns each host's new last_seen_at where it moved on, for the caller to write (a batch
+    of hosts in one statement). The open silences of those hosts end in one statement too."""
     limit = (now or utcnow()) + CLOCK_SKEW
-    points = sorted({t for t in times if t <= limit})
-    if not points:
-        return
-    last = host.last_seen_at or host.enrolled_at
-    newer = [t for t in points if t > last]
-    if newer:  # the silence still going on ends now; gaps are recomputed from `last` below
-        session.execute(delete(Downtime).where(Downtime.host_id == host.id, Downtime.end.is_(None)))
-    # Closed intervals all end by `last` (the sweep opens intervals; only signs of life up to
-    # `last` close them): points all after it — samples in order, the usual case — split none.
-    closed = (
-        []
-        if points[0] > last
-        else session.scalars(
-            select(Downtime).where(
-                Downtime.host_id == host.id,
-                Downtime.start < points[-1],
-                Downtime.end > points[0],
-            )
-        ).all()
-    )
+    moved: dict[str, datetime] = {}
+    revised: list[tuple[Seen, list[datetime]]] = []
+    opened: list[Downtime] = []
+    for host in seen:
+        points = sorted({t for t in host.times if t <= limit})
+        if not points:
+            continue
+        newer = [t for t in points if t > host.last]
+        if newer:  # the silence still going on ends now; gaps are recomputed from `last` below
+            moved[host.host_id] = newer[-1]
+        # Closed intervals all end by `last` (the sweep opens intervals; only signs of life up
+        # to `last` close them): points all after it — samples in order, the usual case —
+        # split none.
+        if points[0] <= host.last:
+            revised.append((host, points))
+        opened += [
+            Downtime(host_id=host.host_id, start=a, end=b)
+            for a, b in zip([host.last, *newer], newer)
+            if b - a > host.silence
+        ]
+    if moved:
+        session.execute(
+            delete(Downtime).where(Downtime.host_id.in_(list(moved)), Downtime.end.is_(None))
+        )
+    for host, points in revised:
+        _split_closed(session, host, points)
+    session.add_all(opened)
+    return moved
+
+
+def _split_closed(session: Session, host: Seen, points: list[datetime]) -> None:
+    """Cut the host's recorded silences at the signs of life found inside them."""
+    closed = session.scalars(
+        select(Downtime).where(
+            Downtime.host_id == host.host_id,
+            Downtime.start < points[-1],
+            Downtime.end > points[0],
+        )
+    ).all()
     for interval in closed:
         assert interval.end is not None
         inside = [t for t in points if interval.start < t < interval.end]
@@ -68,13 +105,8 @@ def observe(
         edges = [interval.start, *inside, interval.end]
         session.delete(interval)
         for a, b in zip(edges, edges[1:]):
-            if b - a > silence:
-                session.add(Downtime(host_id=host.id, start=a, end=b))
-    for a, b in zip([last, *newer], newer):
-        if b - a > silence:
-            session.add(Downtime(host_id=host.id, start=a, end=b))
-    if newer:
-        host.last_seen_at = newer[-1]
+            if b - a > host.silence:
+                session.add(Downtime(host_id=host.host_id, start=a, end=b))
 
 
 def silent_hosts(

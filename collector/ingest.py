@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional, Union, cast
+from typing import Any, Optional, Protocol, Union, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Table, and_, bindparam, or_, select, update
@@ -131,7 +131,7 @@ def ingest_run(
     now: Optional[datetime] = None,
 ) -> RunReceipt:
     """Store `run` for `host` once; returns the receipt (duplicate=True for a replay). Raises
-    the run's IngestError. (The API goes through `run_writer`, which batches `store_many`.)"""
+    the run's IngestError. (The API goes through `group_commit`, which batches `store_many`.)"""
     (outcome,) = store_many(db, [prepare(host, run, via)], now=now)
     if isinstance(outcome, Exception):
         raise outcome
@@ -350,7 +350,17 @@ def _insert_runs(
     return {run_id: key for run_id, key in connection.execute(stmt, rows)}
 
 
-def check_credential(row: Union[Host, _Locked], expected: Optional[str]) -> None:
+class Credentialed(Protocol):
+    """A locked host row, as an ORM object or the columns a batch read."""
+
+    @property
+    def credential_sha256(self) -> Optional[str]: ...
+
+    @property
+    def revoked_at(self) -> Optional[datetime]: ...
+
+
+def check_credential(row: Credentialed, expected: Optional[str]) -> None:
     """Refuse a credential the API took from its cache (`expected`, see `HostRef`) unless it is
     still the live credential of `row`, which the caller has locked."""
     if expected is not None and (

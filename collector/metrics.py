@@ -14,6 +14,9 @@ from collections.abc import Iterable
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
+BATCH_KINDS = ("runs", "samples")
+
+
 class Metrics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -21,8 +24,8 @@ class Metrics:
         self.rejected: dict[str, int] = defaultdict(int)  # reason → count
         self.samples = 0
         self.heartbeats = 0
-        self.batches = 0  # group commits of runs, and the runs they held
-        self.batched_runs = 0
+        self.batches: dict[str, int] = defaultdict(int)  # group commits by kind (runs, samples)
+        self.batched: dict[str, int] = defaultdict(int)  # … and the items they held
         self._buckets = [0] * len(LATENCY_BUCKETS)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -36,10 +39,10 @@ class Metrics:
                 if seconds <= bound:
                     self._buckets[i] += 1
 
-    def batch_written(self, runs: int) -> None:
+    def batch_written(self, kind: str, items: int) -> None:
         with self._lock:
-            self.batches += 1
-            self.batched_runs += runs
+            self.batches[kind] += 1
+            self.batched[kind] += items
 
     def reject(self, reason: str) -> None:
         with self._lock:
@@ -71,14 +74,21 @@ class Metrics:
                 out,
                 "xunjian_ingest_batches_total",
                 "counter",
-                "Transactions that stored runs (group commit); runs per batch = "
-                "xunjian_ingest_batched_runs_total / this.",
+                "Transactions that stored runs or sample batches (group commit), by kind; items "
+                "per batch = xunjian_ingest_batched_items_total / this.",
             )
-            out.append(f"xunjian_ingest_batches_total {self.batches}")
+            for kind in BATCH_KINDS:
+                out.append(f'xunjian_ingest_batches_total{{kind="{kind}"}} {self.batches[kind]}')
             _family(
-                out, "xunjian_ingest_batched_runs_total", "counter", "Runs in those transactions."
+                out,
+                "xunjian_ingest_batched_items_total",
+                "counter",
+                "Runs or sample batches in those transactions, by kind.",
             )
-            out.append(f"xunjian_ingest_batched_runs_total {self.batched_runs}")
+            for kind in BATCH_KINDS:
+                out.append(
+                    f'xunjian_ingest_batched_items_total{{kind="{kind}"}} {self.batched[kind]}'
+                )
             _family(out, "xunjian_samples_ingested_total", "counter", "Samples received.")
             out.append(f"xunjian_samples_ingested_total {self.samples}")
             _family(out, "xunjian_heartbeats_total", "counter", "Heartbeats received.")

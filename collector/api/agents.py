@@ -3,50 +3,38 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated, Optional
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.wire import Heartbeat, HeartbeatReply, SampleBatch
 from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, SampleReceipt
 from collector.auth import CachedAgent, Db, HostCredentials, Principal
-from collector.availability import observe
-from collector.db.contract_store import contract_version, silence_minutes
-from collector.db.models import ContractRow, GapRow, Host, SampleBatchRow, SampleRow
+from collector.availability import Seen, observe, silence_at
+from collector.db.models import ContractRow, GapRow, Host
 from collector.db.types import utcnow
+from collector.group_commit import GroupCommit
 from collector.ingest import check_credential
+from collector.sample_ingest import SamplesIn
 
 router = APIRouter(tags=["agents"])
 
 
-def _locked_host(
-    session: Session, who: Principal, default_silence: int, batch_id: str = ""
-) -> tuple[Host, timedelta, Optional[tuple[int, int]]]:
-    """The caller's host row, locked, its cached credential re-checked; the contract's silence
-    limit; and (samples, stored) of batch `batch_id` when it is already stored. One round trip
-    where the samples path had five (credential, lock, batch, contract version)."""
+def _locked_host(session: Session, who: Principal, default_silence: int) -> tuple[Host, timedelta]:
+    """The caller's host row, locked, its cached credential re-checked, and the contract's
+    silence limit, in one round trip."""
     assert who.host_id is not None
-    seen = select(SampleBatchRow).where(SampleBatchRow.batch_id == batch_id)
-    host, version, samples, stored = session.execute(
-        select(
-            Host,
-            ContractRow.source_sha256,
-            seen.with_only_columns(SampleBatchRow.samples).scalar_subquery(),
-            seen.with_only_columns(SampleBatchRow.stored).scalar_subquery(),
-        )
+    host, version = session.execute(
+        select(Host, ContractRow.source_sha256)
         .join(ContractRow, ContractRow.number == Host.contract)
         .where(Host.id == who.host_id)
         .with_for_update(of=Host)
     ).one()
     check_credential(host, who.credential_sha256)
-    contract = contract_version(session, host.contract, version)
-    minutes = silence_minutes(contract, default_silence) if contract else default_silence
-    return host, timedelta(minutes=minutes), None if samples is None else (samples, stored)
+    return host, silence_at(session, host.contract, version, default_silence)
 
 
 @router.post(
@@ -55,64 +43,23 @@ def _locked_host(
     responses=ERRORS,
     openapi_extra=documented(SampleBatch),
 )
-def post_samples(
+async def post_samples(
     batch: Annotated[SampleBatch, Depends(json_body(SampleBatch))],
     request: Request,
-    db: Db,
     who: CachedAgent,
 ) -> SampleReceipt:
-    """Idempotent by batch_id; a sample whose (host, time) is already stored is skipped."""
-    batch_id = str(batch.batch_id)
-    settings = request.app.state.settings
+    """Idempotent by batch_id; a sample whose (host, time) is already stored is skipped.
+
+    Stored with the batches other agents post meanwhile, in one transaction
+    (`collector.group_commit`, `collector.sample_ingest`)."""
+    assert who.host_id is not None
     credentials: HostCredentials = request.app.state.host_credentials
-    try:
-        with credentials.rechecked(who), db.write() as session:
-            host, silence, seen = _locked_host(session, who, settings.silence_minutes, batch_id)
-            if seen is not None:
-                return SampleReceipt(
-                    batch_id=batch.batch_id,
-                    samples=seen[0],
-                    stored=seen[1],
-                    duplicate=True,
-                )
-            rows = [
-                {
-                    **s.model_dump(exclude={"mounts"}),
-                    "mounts": [m.model_dump() for m in s.mounts],
-                    "host_id": host.id,
-                }
-                for s in batch.samples
-            ]
-            stored = 0
-            connection = session.connection()
-            if rows:
-                dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
-                stmt = (
-                    dialect.insert(SampleRow)
-                    .on_conflict_do_nothing(index_elements=["host_id", "at"])
-                    .returning(SampleRow.id)
-                )
-                stored = len(connection.execute(stmt, rows).all())
-            connection.execute(
-                insert(SampleBatchRow).values(
-                    batch_id=batch_id,
-                    host_id=host.id,
-                    received_at=utcnow(),
-                    samples=len(rows),
-                    stored=stored,
-                )
-            )
-            observe(session, host, [s.at for s in batch.samples], silence)
-    except IntegrityError:  # the same batch_id stored concurrently for another host
-        with db.read() as session:
-            known = session.get(SampleBatchRow, batch_id)
-        if known is None:
-            raise
-        return SampleReceipt(
-            batch_id=batch.batch_id, samples=known.samples, stored=known.stored, duplicate=True
-        )
-    request.app.state.metrics.count_samples(stored)
-    return SampleReceipt(batch_id=batch.batch_id, samples=len(rows), stored=stored)
+    writer: GroupCommit[SamplesIn, SampleReceipt] = request.app.state.sample_writer
+    with credentials.rechecked(who):
+        receipt = await writer.store(SamplesIn(who.host_id, who.credential_sha256, batch))
+    if not receipt.duplicate:
+        request.app.state.metrics.count_samples(receipt.stored)
+    return receipt
 
 
 @router.post(
@@ -132,8 +79,10 @@ def post_heartbeat(
     credentials: HostCredentials = request.app.state.host_credentials
     now = utcnow()
     with credentials.rechecked(who), db.write() as session:
-        host, silence, _ = _locked_host(session, who, settings.silence_minutes)
-        observe(session, host, [beat.at], silence)
+        host, silence = _locked_host(session, who, settings.silence_minutes)
+        last = host.last_seen_at or host.enrolled_at
+        moved = observe(session, [Seen(host.id, last, [beat.at], silence)], now)
+        host.last_seen_at = moved.get(host.id, host.last_seen_at)
         if beat.agent_version:
             host.agent_version = beat.agent_version
         known = set(

@@ -17,8 +17,16 @@ from collector.api.body import documented, json_body
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
 from collector.db.models import Run
-from collector.ingest import HostRef, host_for_submission, load_payload, load_results, prepare
-from collector.run_writer import RunWriter
+from collector.group_commit import GroupCommit
+from collector.ingest import (
+    HostRef,
+    Ingested,
+    Prepared,
+    host_for_submission,
+    load_payload,
+    load_results,
+    prepare,
+)
 
 router = APIRouter(tags=["runs"])
 
@@ -50,7 +58,7 @@ async def post_run(
     """Store a run once. Content-Encoding: gzip is accepted.
 
     Async, and the run is judged on the event loop: only the database work leaves it, batched
-    with the runs of other requests (`collector.run_writer`)."""
+    with the runs of other requests (`collector.group_commit`)."""
     started = time.perf_counter()
     if who.kind == "host":
         assert who.host_id is not None and who.contract is not None
@@ -68,7 +76,7 @@ async def post_run(
         host = await run_in_threadpool(host_for_submission, db, contract, run.host)
         via = "api"
     credentials: HostCredentials = request.app.state.host_credentials
-    writer: RunWriter = request.app.state.run_writer
+    writer: GroupCommit[Prepared, Ingested] = request.app.state.run_writer
     with credentials.rechecked(who):
         outcome = await writer.store(prepare(host, run, via, raw=request.state.json_text))
     receipt = outcome.receipt

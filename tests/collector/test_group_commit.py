@@ -1,21 +1,25 @@
-"""Group commit of runs: several hosts' runs in one transaction, each answered on its own merits.
+"""Group commit of runs and of sample batches: several hosts' in one transaction, each answered
+on its own merits.
 
 On SQLite and on a real PostgreSQL (the `db` fixture), through `store_many` and through the
-async `RunWriter` that POST /runs uses.
+async writers (`group_commit.run_writer`, `sample_writer`) that POST /runs and /samples use.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 
+from checks.wire import MountSample, Sample, SampleBatch
+from collector.api.schemas import SampleReceipt
 from collector.auth import digest
 from collector.db.engine import Database
-from collector.db.models import Finding, Host, Run
+from collector.db.models import Downtime, Finding, Host, Run, SampleRow
+from collector.group_commit import run_writer, sample_writer
 from collector.ingest import (
     CredentialGone,
     HostRef,
@@ -26,7 +30,7 @@ from collector.ingest import (
     store_many,
 )
 from collector.metrics import Metrics
-from collector.run_writer import RunWriter
+from collector.sample_ingest import SamplesIn, store_sample_batches
 from tests.collector.conftest import T0, Fixture, make_run
 
 pytestmark = pytest.mark.py311
@@ -120,7 +124,7 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     metrics = Metrics()
 
     async def post_all() -> list[Ingested]:
-        writer = RunWriter(db, metrics)
+        writer = run_writer(db, metrics)
         items = [prepare(a, r) for r in a_runs] + [prepare(h, r) for h, r in others]
         return list(await asyncio.gather(*(writer.store(i) for i in items)))
 
@@ -128,7 +132,7 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     assert [r.duplicate for r in receipts] == [False] * 6
     # [a0] and [b] start at once; c and d, queued behind them, share a batch (with a1 when a0
     # finishes first); a2 comes last, alone
-    assert metrics.batched_runs == 6 and metrics.batches in (4, 5)
+    assert metrics.batched["runs"] == 6 and metrics.batches["runs"] in (4, 5)
     with db.read() as session:
         cpu = {
             f.host_id: f
@@ -149,7 +153,7 @@ def test_the_writer_answers_a_refusal_to_its_request_only(fx: Fixture, db: Datab
     stranger = HostRef(a.id, a.contract, a.hostname, (), digest("xjh_" + uuid.uuid4().hex))
 
     async def post_both() -> list[object]:
-        writer = RunWriter(db)
+        writer = run_writer(db, Metrics())
         return list(
             await asyncio.gather(
                 writer.store(prepare(stranger, make_run("a", T0))),
@@ -161,3 +165,111 @@ def test_the_writer_answers_a_refusal_to_its_request_only(fx: Fixture, db: Datab
     refused, stored = asyncio.run(post_both())
     assert isinstance(refused, CredentialGone)
     assert isinstance(stored, Ingested) and not stored.receipt.duplicate
+
+
+def _samples(*at: datetime) -> SampleBatch:
+    return SampleBatch(
+        samples=[
+            Sample(
+                at=t,
+                cpu_percent=5,
+                load1=0.1,
+                load5=0.1,
+                load15=0.1,
+                memory_percent=30,
+                swap_percent=0,
+                mounts=[MountSample(mount="/", used_percent=40, used_bytes=4, total_bytes=10)],
+            )
+            for t in at
+        ]
+    )
+
+
+def _enrolled_at_t0(fx: Fixture, db: Database, hostname: str) -> tuple[str, str]:
+    host_id, credential = fx.enroll("C-1", hostname)
+    with db.write() as session:  # enrolled at T0, so silences are measured from there
+        session.execute(update(Host).where(Host.id == host_id).values(enrolled_at=T0))
+    return host_id, digest(credential)
+
+
+def test_sample_batches_of_several_hosts_in_one_transaction(fx: Fixture, db: Database) -> None:
+    """New, duplicate and refused batches side by side, each answered on its own; samples
+    stored per host, a time already stored skipped, and every host's silence and last sign of
+    life recorded as if its batch had come alone."""
+    fx.contract("C-1", "silence_minutes = 10\n")
+    (a, a_cred), (b, b_cred), (c, c_cred) = (_enrolled_at_t0(fx, db, n) for n in "abc")
+    m = timedelta(minutes=1)
+    seen_before = _samples(T0 + 1 * m, T0 + 2 * m)
+    (first,) = store_sample_batches(db, [SamplesIn(b, b_cred, seen_before)], default_silence=30)
+    assert isinstance(first, SampleReceipt) and first.stored == 2
+    with db.write() as session:
+        session.execute(update(Host).where(Host.id == c).values(revoked_at=T0))
+    overlapping = _samples(T0 + 2 * m, T0 + 3 * m)  # b has minute 2 already, not minute 3
+    outcomes = store_sample_batches(
+        db,
+        [
+            SamplesIn(a, a_cred, _samples(T0 + 40 * m, T0 + 41 * m)),
+            SamplesIn(b, b_cred, seen_before),
+            SamplesIn(c, c_cred, _samples(T0 + 5 * m)),
+        ],
+        default_silence=30,
+    )
+    stored_a, duplicate_b, refused_c = outcomes
+    assert isinstance(stored_a, SampleReceipt) and (stored_a.samples, stored_a.stored) == (2, 2)
+    assert isinstance(duplicate_b, SampleReceipt) and duplicate_b.duplicate
+    assert (duplicate_b.samples, duplicate_b.stored) == (2, 2)
+    assert isinstance(refused_c, CredentialGone)
+    (partly,) = store_sample_batches(db, [SamplesIn(b, b_cred, overlapping)], default_silence=30)
+    assert isinstance(partly, SampleReceipt) and (partly.samples, partly.stored) == (2, 1)
+    with db.read() as session:
+        counts = dict(
+            session.execute(
+                select(SampleRow.host_id, func.count()).group_by(SampleRow.host_id)
+            ).all()
+        )
+        last_seen = dict(session.execute(select(Host.id, Host.last_seen_at)).all())
+        downtime = session.execute(select(Downtime.host_id, Downtime.start, Downtime.end)).all()
+    assert counts == {a: 2, b: 3}
+    assert last_seen[c] is None  # refused: nothing of it stored
+    assert [(h, s.replace(tzinfo=None), e.replace(tzinfo=None)) for h, s, e in downtime] == [
+        (a, T0.replace(tzinfo=None), (T0 + 40 * m).replace(tzinfo=None))  # 40 min > the 10 set
+    ]
+    assert last_seen[a] is not None and last_seen[a].replace(tzinfo=None) == (T0 + 41 * m).replace(
+        tzinfo=None
+    )
+
+
+def test_one_batch_id_for_two_hosts_in_one_transaction(fx: Fixture, db: Database) -> None:
+    """The second row of a batch_id fails the transaction: each batch is then tried alone,
+    and the one whose id is taken answers as a duplicate with the stored counts."""
+    fx.contract("C-1")
+    (a, a_cred), (b, b_cred) = (_enrolled_at_t0(fx, db, n) for n in "ab")
+    batch = _samples(T0, T0 + timedelta(minutes=1))
+    first, second = store_sample_batches(
+        db, [SamplesIn(a, a_cred, batch), SamplesIn(b, b_cred, batch)], default_silence=30
+    )
+    assert isinstance(first, SampleReceipt) and not first.duplicate and first.stored == 2
+    assert isinstance(second, SampleReceipt) and second.duplicate and second.stored == 2
+    with db.read() as session:
+        assert session.scalar(select(func.count()).select_from(SampleRow)) == 2
+
+
+def test_the_sample_writer_batches_hosts_in_order(fx: Fixture, db: Database) -> None:
+    fx.contract("C-1")
+    hosts = [_enrolled_at_t0(fx, db, n) for n in "abc"]
+    m = timedelta(minutes=1)
+    metrics = Metrics()
+
+    async def post_all() -> list[SampleReceipt]:
+        writer = sample_writer(db, metrics, 30)
+        items = [SamplesIn(h, cred, _samples(T0 + k * m)) for k in (1, 2) for h, cred in hosts]
+        return list(await asyncio.gather(*(writer.store(i) for i in items)))
+
+    receipts = asyncio.run(post_all())
+    assert [r.stored for r in receipts] == [1] * 6
+    assert metrics.batched["samples"] == 6 and metrics.batches["samples"] < 6
+    with db.read() as session:
+        last_seen = {h: t for h, t in session.execute(select(Host.id, Host.last_seen_at))}
+    assert {t.replace(tzinfo=None) for t in last_seen.values()} == {
+        (T0 + 2 * m).replace(tzinfo=None)
+    }
