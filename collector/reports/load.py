@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import or_, select
+from sqlalchemy import Text, cast, or_, select
 from sqlalchemy.orm import Session
 
 from checks.model import Message
@@ -106,7 +106,8 @@ def load_samples(session: Session, host_id: str, end: datetime) -> Samples:
             SampleRow.memory_percent,
             SampleRow.swap_percent,
             SampleRow.load1,
-            SampleRow.mounts,
+            # as text: Samples.from_rows decodes all rows' JSON at once
+            cast(SampleRow.mounts, Text),
         )
         .where(
             SampleRow.host_id == host_id,

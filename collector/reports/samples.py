@@ -12,6 +12,7 @@ tests/reports/test_samples.py holds them to the same answers.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -55,31 +56,26 @@ class Samples:
         cls,
         rows: Iterable[Sequence[Any]],
     ) -> Samples:
-        """From (at, cpu %, memory %, swap %, load1, mounts JSON) rows, oldest first."""
-        at: list[int] = []
-        cpu: list[float] = []
-        memory: list[float] = []
-        swap: list[float] = []
-        load1: list[float] = []
-        mounts: list[list[dict[str, Any]]] = []
+        """From (at, cpu %, memory %, swap %, load1, mounts as JSON text) rows, oldest first.
+
+        The mounts of all rows are decoded by one `json.loads`: row by row (SQLAlchemy's JSON
+        type), the decoder's cost per call was a quarter of a 100-host report's load."""
+        columns = list(zip(*rows))
+        if not columns:
+            return cls()
+        when, cpu, memory, swap, load1, texts = columns
         step = timedelta(microseconds=1)
-        for when, c, m, s, l1, ms in rows:
-            at.append((when - EPOCH) // step)
-            cpu.append(c)
-            memory.append(m)
-            swap.append(s)
-            load1.append(l1)
-            mounts.append(ms or [])
-        n = len(at)
+        n = len(when)
         disks: dict[str, Floats] = {}
+        mounts = json.loads("[" + ",".join(text or "null" for text in texts) + "]")
         for i, ms in enumerate(mounts):
-            for entry in ms:
+            for entry in ms or ():
                 column = disks.get(entry["mount"])
                 if column is None:
                     column = disks[entry["mount"]] = np.full(n, np.nan)
                 column[i] = entry["used_percent"]
         return cls(
-            at_us=np.array(at, dtype=np.int64),
+            at_us=np.array([(w - EPOCH) // step for w in when], dtype=np.int64),
             cpu=np.array(cpu, dtype=np.float64),
             memory=np.array(memory, dtype=np.float64),
             swap=np.array(swap, dtype=np.float64),
