@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent import __version__
 from collector.alerts.engine import Alerting
 from collector.api import router as api_router
-from collector.api.body import add_components
+from collector.api.body import GZIP_BODY, add_components
 from collector.api.ops import router as ops_router
 from collector.auth import HostCredentials
 from collector.db.engine import Database
@@ -77,19 +77,23 @@ class BodyLimit:
         if length.isdigit() and int(length) > self.max_bytes:
             await _reply(scope, receive, send, 413, f"body over {self.max_bytes} bytes")
             return
+        posted: Optional[list[bytes]] = None
         if encoding == "gzip":
             kept = [
                 (k, v)
                 for k, v in scope["headers"]
                 if k not in (b"content-encoding", b"content-length")
             ]
-            scope = {**scope, "headers": kept}
+            posted = []
+            scope = {**scope, "headers": kept, GZIP_BODY: posted}
         json_body = "json" in headers.get("content-type", "")
-        await self.app(scope, self._checked(receive, encoding == "gzip", json_body), send)
+        await self.app(scope, self._checked(receive, posted, json_body), send)
 
-    def _checked(self, receive: Receive, gzip: bool, json_body: bool) -> Receive:
-        """`receive` that inflates, counts, and (for JSON) checks UTF-8 as the body streams in."""
+    def _checked(self, receive: Receive, posted: Optional[list[bytes]], json_body: bool) -> Receive:
+        """`receive` that inflates, counts, and (for JSON) checks UTF-8 as the body streams in;
+        a gzip body's own bytes are kept in `posted` (see GZIP_BODY)."""
         limit = self.max_bytes
+        gzip = posted is not None
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS) if gzip else None
         utf8 = codecs.getincrementaldecoder("utf-8")() if json_body else None
         seen = {"raw": 0, "out": 0}
@@ -104,6 +108,8 @@ class BodyLimit:
             if seen["raw"] > limit:
                 raise HTTPException(413, f"body over {limit} bytes")
             if inflater is not None:
+                assert posted is not None
+                posted.append(chunk)
                 try:
                     # Ask for at most one byte more than allowed: that byte proves the excess.
                     chunk = inflater.decompress(chunk, limit - seen["out"] + 1)
@@ -114,6 +120,8 @@ class BodyLimit:
                     raise HTTPException(413, f"body over {limit} bytes after decompression")
                 if last and not inflater.eof:
                     raise HTTPException(400, "gzip body is truncated")
+                if last and inflater.unused_data:  # what we inflated is what gets stored
+                    raise HTTPException(400, "gzip body has data after the end of its stream")
             if utf8 is not None:
                 try:
                     utf8.decode(chunk, last)

@@ -106,8 +106,9 @@ def pack(data: bytes) -> bytes:
 
 
 def load_payload(row: Run) -> InspectionRun:
-    """The run as it was received (canonical form)."""
-    return InspectionRun.model_validate_json(zlib.decompress(row.payload))
+    """The run as it was received: its JSON zlib-packed here, or gzip as the sender posted it
+    (wbits 47: whichever header the stored bytes carry)."""
+    return InspectionRun.model_validate_json(zlib.decompress(row.payload, 47))
 
 
 def load_results(row: Run) -> list[CheckResult]:
@@ -148,6 +149,7 @@ class Prepared:
     via: str
     body: bytes
     sha: str
+    packed: Optional[bytes] = None  # `body` compressed as posted (gzip), stored as it is
     judged: Optional[tuple[str, list[CheckResult]]] = None  # (contract version, results)
 
     @property
@@ -156,12 +158,17 @@ class Prepared:
 
 
 def prepare(
-    host: HostRef, run: InspectionRun, via: str = "agent", raw: Optional[bytes] = None
+    host: HostRef,
+    run: InspectionRun,
+    via: str = "agent",
+    raw: Optional[bytes] = None,
+    packed: Optional[bytes] = None,
 ) -> Prepared:
     """`raw`: the JSON text `run` was validated from, kept as the stored payload (what the
-    sender sent, and no serialising on the hot path); without it, the canonical form."""
+    sender sent, and no serialising on the hot path); without it, the canonical form.
+    `packed`: `raw` gzipped as it was posted, stored instead of compressing `raw` again."""
     body = raw if raw is not None else canonical(run)
-    item = Prepared(host, run, via, body, hashlib.sha256(body).hexdigest())
+    item = Prepared(host, run, via, body, hashlib.sha256(body).hexdigest(), packed)
     known = last_known(host.contract)
     if known is not None:
         item.judged = (known[0], _evaluate(known[1], host, run))
@@ -339,7 +346,7 @@ def _insert_runs(
             "worst": worst([r.severity for r in results]).value,
             "findings": sum(r.severity in BAD for r in results),
             "payload_sha256": item.sha,
-            "payload": pack(item.body),
+            "payload": item.packed or pack(item.body),
             "results": pack(_RESULTS.dump_json(results)),
         }
         for item, host, results in work

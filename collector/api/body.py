@@ -12,13 +12,16 @@ The models still appear in the OpenAPI document through `documented(...)` + `add
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Optional, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
+GZIP_BODY = "xunjian.gzip_body"
+"""Scope key under which `BodyLimit` keeps a gzip body's own bytes, chunk by chunk: a run posted
+gzip is stored in the compression it came in, not compressed again (~0.25 ms a 50 KB run)."""
 _REF = "#/components/schemas/{model}"
 _MODELS: dict[str, type[BaseModel]] = {}
 
@@ -26,8 +29,10 @@ _MODELS: dict[str, type[BaseModel]] = {}
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     async def parse(request: Request) -> M:
         raw = await request.body()
+        posted: Optional[list[bytes]] = request.scope.get(GZIP_BODY)
         if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: keep the run, mark the spot
             raw = raw.replace(b"\\u0000", b"\\ufffd")
+            posted = None  # no longer what was posted
         try:
             parsed = model.model_validate_json(raw, strict=True)
         except ValidationError as exc:
@@ -38,6 +43,7 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
                 ]
             ) from exc
         request.state.json_text = raw  # the text `parsed` came from, for endpoints that keep it
+        request.state.json_gzip = b"".join(posted) if posted else None  # … and that text gzipped
         return parsed
 
     return parse

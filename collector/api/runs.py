@@ -78,7 +78,8 @@ async def post_run(
     credentials: HostCredentials = request.app.state.host_credentials
     writer: GroupCommit[Prepared, Ingested] = request.app.state.run_writer
     with credentials.rechecked(who):
-        outcome = await writer.store(prepare(host, run, via, raw=request.state.json_text))
+        item = prepare(host, run, via, raw=request.state.json_text, packed=request.state.json_gzip)
+        outcome = await writer.store(item)
     receipt = outcome.receipt
     if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
         background.add_task(after_ingest, request.app.state.alerting, host.id)

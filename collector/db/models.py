@@ -117,9 +117,9 @@ class ApiKey(Base):
 
 class Run(Base):
     """A stored inspection. `payload` is the run's JSON as the sender posted it (the canonical
-    form when it came in as a model, e.g. `import-run`), zlib-compressed, and `payload_sha256`
-    its digest; `results` is the collector's own evaluation with the contract's thresholds
-    (also zlib JSON)."""
+    form when it came in as a model, e.g. `import-run`): gzip as posted, else zlib-compressed
+    here; `payload_sha256` is the digest of the JSON; `results` is the collector's own
+    evaluation with the contract's thresholds (zlib JSON)."""
 
     __tablename__ = "runs"
     __table_args__ = (Index("ix_runs_host_created", "host_id", "created_at"),)

@@ -11,8 +11,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from checks.model import InspectionRun
 from collector.db.engine import Database
 from collector.db.models import Finding, Host, Run
+from collector.ingest import load_payload
 from tests.collector.conftest import T0, Fixture, bearer, make_run, run_json
 
 pytestmark = pytest.mark.py311
@@ -88,6 +90,14 @@ def test_gzip_accepted_and_gzip_bomb_refused(fx: Fixture, client: TestClient, db
     headers = {**bearer(cred), "Content-Encoding": "gzip", "Content-Type": "application/json"}
     body = gzip.compress(json.dumps(run_json(run)).encode())
     assert client.post("/api/v1/runs", content=body, headers=headers).status_code == 201
+    with db.read() as session:  # stored in the compression it was posted in, and read back
+        stored = session.scalar(select(Run).where(Run.run_id == str(run.run_id)))
+        assert stored is not None and stored.payload == body
+        assert load_payload(stored) == InspectionRun.model_validate_json(gzip.decompress(body))
+    second = make_run("app01", T0 + timedelta(hours=1))
+    two = gzip.compress(json.dumps(run_json(second)).encode()) + gzip.compress(b"{}")
+    r = client.post("/api/v1/runs", content=two, headers=headers)
+    assert r.status_code == 400 and "after the end" in r.json()["detail"]
     # 64 MiB of JSON whitespace squeezes into ~64 KiB: refused while inflating (limit 1 MiB).
     bomb = gzip.compress(b" " * (64 << 20), 9)
     assert len(bomb) < 1 << 20
@@ -99,6 +109,24 @@ def test_gzip_accepted_and_gzip_bomb_refused(fx: Fixture, client: TestClient, db
     br = client.post("/api/v1/runs", content=b"{}", headers={**headers, "Content-Encoding": "br"})
     assert br.status_code == 415
     assert _counts(db)[0] == 1
+
+
+def test_nul_in_a_string_is_kept_as_a_replacement_character(
+    fx: Fixture, client: TestClient, db: Database
+) -> None:
+    """PostgreSQL text cannot hold NUL: the run is stored with U+FFFD in its place (so not as
+    the gzip bytes posted, which still say NUL)."""
+    fx.contract("C-1")
+    _, cred = fx.enroll("C-1", "app01")
+    run = run_json(make_run("app01", T0))
+    run["agent_version"] = "1.0\u0000beta"
+    body = gzip.compress(json.dumps(run).encode())
+    headers = {**bearer(cred), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    assert client.post("/api/v1/runs", content=body, headers=headers).status_code == 201
+    with db.read() as session:
+        stored = session.scalar(select(Run).where(Run.run_id == run["run_id"]))
+        assert stored is not None and stored.payload != body
+        assert load_payload(stored).agent_version == "1.0\ufffdbeta"
 
 
 def test_plain_body_over_limit_is_413(fx: Fixture, client: TestClient) -> None:
