@@ -5,13 +5,15 @@
 Seeding (not timed) goes through the collector's own ingest into SQLite: each host gets a run a
 week for the quarter (13 runs, so the findings lifecycle has history), a sample an hour for the
 quarter and a sample a minute for its last day. The timed part runs in a fresh process, as the
-scheduler would, through the builder's own `render.produce`: load from the database, assemble
-(while 2 spawned workers draw the charts, once for both languages), render HTML and PDF for
-zh_CN and en (one worker each; a report of more than 34 hosts is laid out in parts, each in a
-child the worker forks). Peak RSS is reported for the parent, for the largest process below it
-(`RUSAGE_CHILDREN`), for every worker and the largest child it forked (VmHWM read every 250 ms),
-their sum (the parent and the two largest workers with their children: the pool has two
-workers), and the most the whole build held at one moment (RSS and PSS summed over processes).
+scheduler would, through the builder's own path: 2 workers (`render.Workers`) start first and
+import while this process loads from the database; `render.produce` then assembles both
+languages here while the workers draw the charts (once for both languages) and lay out the
+report in parts of at most 34 hosts, each part of each language a task in a child a worker
+forks, and each language's page numbers and join once its parts are in. Peak RSS is reported
+for the parent, for the largest process below it (`RUSAGE_CHILDREN`), for every worker and the
+largest child it forked (VmHWM read every 250 ms), their sum (the parent and the two largest
+workers with their children: the pool has two workers), and the most the whole build held at
+one moment (RSS and PSS summed over processes).
 CPU seconds of the parent and of all processes below it tell a busy machine from a slow build.
 The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf; for
 both PDFs the bench also reports the fonts (pdffonts: embedded, Type 3, a named CJK font) and
@@ -183,25 +185,28 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, Any]:
     watch = Watch()
     watch.start()
     t0 = time.perf_counter()
-    from collector.contracts import load_contract
-    from collector.db.engine import Database
-    from collector.periods import parse
-    from collector.reports.load import load_inputs
-    from collector.reports.render import produce
+    from collector.reports.render import Workers, produce
 
     figures: dict[str, Any] = {}
-    contract = load_contract(contract_path)
-    db = Database(f"sqlite:///{db_path}")
-    period = parse("2026-Q3", contract)
-    t = time.perf_counter()
-    with db.read() as session:
-        inputs = load_inputs(session, contract, period, now=END + timedelta(hours=1))
-    figures["load_s"] = time.perf_counter() - t
     langs = ("zh_CN", "en")
-    t = time.perf_counter()
-    # the builder's own path (collector.reports.store.build uses produce() too)
-    rendered = produce(inputs, langs, workers=2, timings=figures)
-    figures["produce_s"] = time.perf_counter() - t
+    # the builder's own path (collector.reports.store.build): the workers start first, their
+    # imports overlap the rest of this process's imports and the load
+    with Workers() as workers:
+        from collector.contracts import load_contract
+        from collector.db.engine import Database
+        from collector.periods import parse
+        from collector.reports.load import load_inputs
+
+        contract = load_contract(contract_path)
+        db = Database(f"sqlite:///{db_path}")
+        period = parse("2026-Q3", contract)
+        t = time.perf_counter()
+        with db.read() as session:
+            inputs = load_inputs(session, contract, period, now=END + timedelta(hours=1))
+        figures["load_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        rendered = produce(inputs, langs, pool=workers, timings=figures)
+        figures["produce_s"] = time.perf_counter() - t
     for lang, (_, r) in zip(langs, rendered):
         (out / f"report-{lang}.pdf").write_bytes(r.pdf)
         (out / f"report-{lang}.html").write_text(r.html, encoding="utf-8")
@@ -213,10 +218,9 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, Any]:
     figures["peak_rss_parent_mb"] = parent
     # the largest of the worker processes (chart and render workers): ru_maxrss of children
     figures["peak_rss_worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    # every child, in the order they started (pids grow): multiprocessing's resource tracker,
-    # 2 chart workers, 2 render workers, replacements the pool spawned as they ended; "+N":
-    # the largest process that child started (the render workers: one per report part, one
-    # at a time; a library's helper, counted before its exec, can show here too)
+    # every child, in the order they started (pids grow): multiprocessing's resource tracker
+    # and the 2 workers; "+N": the largest process that child started (a worker forks one per
+    # task, one at a time; a library's helper, counted before its exec, can show here too)
     workers = watch.workers()
     figures["peak_rss_children_mb"] = " ".join(
         f"{peak}+{forked}" if forked else str(peak) for peak, forked in workers

@@ -40,6 +40,7 @@ MAX_POINTS = 360
 MAX_MOUNTS = 6
 SIZE_INCHES = (2.2, 1.1)  # four across an A4 host section
 DPI = 130
+KINDS = ("cpu", "memory", "load", "disk")
 PNG_LEVEL = 3
 """zlib level of the PNGs: as small as the default 6 within 2 % on these flat charts, at 60 % of
 its time (the PDF's copy is compressed again by WeasyPrint anyway)."""
@@ -174,6 +175,14 @@ class _Canvas:
 _canvases: dict[str, _Canvas] = {}
 _draw_lock = threading.Lock()
 """The console draws from request threads; the shared figures are drawn one host at a time."""
+
+
+def prepare() -> None:
+    """The font and the figure of every chart kind, made before any host is drawn: in a worker
+    that forks a child per batch of hosts, once for all of them."""
+    cjk_font()
+    for kind in KINDS:
+        _canvas(kind)
 
 
 def _canvas(kind: str) -> _Canvas:

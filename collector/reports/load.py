@@ -10,7 +10,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 from typing import Optional
 
-from sqlalchemy import Text, cast, or_, select
+from sqlalchemy import Text, cast, func, or_, select
 from sqlalchemy.orm import Session
 
 from checks.model import Message
@@ -92,6 +92,12 @@ def load_inputs(
         generated_at=now,
         version=version,
     )
+
+
+def count_hosts(session: Session, number: str) -> int:
+    """Hosts registered under the contract: how large its report will be, before loading it."""
+    counted = select(func.count()).select_from(Host).where(Host.contract == number)
+    return session.scalar(counted) or 0
 
 
 def load_samples(session: Session, host_id: str, end: datetime) -> Samples:

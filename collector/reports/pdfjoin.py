@@ -24,8 +24,8 @@ PT_PER_PX = 0.75
 
 @dataclass(frozen=True)
 class Mark:
-    """A bookmark (h1–h3) where WeasyPrint put it: `page` counts from 0 over the whole report,
-    `x`/`y` in PDF points from the bottom left."""
+    """A bookmark (h1–h3) where WeasyPrint put it: `page` counts from 0 within its part (parts
+    are laid out independently, in any order), `x`/`y` in PDF points from the bottom left."""
 
     level: int
     label: str
@@ -58,12 +58,13 @@ def join(pieces: Sequence[Piece], numbers: bytes) -> bytes:
         # merge_page leaves the merged content uncompressed (20 hosts in 5 parts: 1.2 MB more)
         page.compress_content_streams()
     parents: list[tuple[int, IndirectObject]] = []
-    for mark in (m for piece in pieces for m in piece.marks):
+    offsets = [sum(p.pages for p in pieces[:k]) for k in range(len(pieces))]
+    for offset, mark in ((o, m) for o, piece in zip(offsets, pieces) for m in piece.marks):
         while parents and parents[-1][0] >= mark.level:
             parents.pop()
         item = writer.add_outline_item(
             title=mark.label,
-            page_number=mark.page,
+            page_number=offset + mark.page,
             parent=parents[-1][1] if parents else None,
             fit=Fit.xyz(mark.x, mark.y, 0),
             is_open=mark.state != "closed",

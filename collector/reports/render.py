@@ -8,27 +8,31 @@
   alternative.
 The PDF is A4 with the contract number and customer in the running header and page numbers in
 the footer (`@page` margin boxes; `font-family` is set on `html` so they inherit the CJK font).
-A report of more than HOSTS_PER_PART hosts is laid out in parts, one after the other and each
-in a child process of its own (`render_pdf`), so that no process holds the layout of all its
-pages at once; the parts' PDFs are joined by `pdfjoin`.
+A report of more than HOSTS_PER_PART hosts is laid out in parts, each in a child process of its
+own, so that no process holds the layout of all its pages at once; the parts' PDFs are joined by
+`pdfjoin`. With `Workers` (`produce`), the charts of each part and each part of each language
+are tasks of their own, spread over two spawned processes as their inputs come in.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import gc
+import logging
 import multiprocessing
 import os
 import pickle
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections import ChainMap
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
-from multiprocessing.pool import Pool
 from pathlib import Path
-from typing import Any, Optional, TypeVar, cast
+from typing import Any, Optional, TypeVar, Union, cast
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
@@ -40,13 +44,13 @@ from collector.reports.data import (
     ReportData,
     ReportInputs,
     assemble,
-    metric_series,
 )
 from collector.reports.pdfjoin import PT_PER_PX, Mark, Piece, join
 from collector.reports.samples import Samples
 from collector.reports.score import Status
 from collector.reports.texts import report_texts
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 TEMPLATES = Path(__file__).with_name("templates")
 POOL_WORKERS = 2
@@ -148,7 +152,7 @@ def _mail_hosts(data: ReportData) -> list[HostSection]:
     return sorted(charted, key=lambda h: (rank[h.status], h.score, h.hostname))[:MAIL_CHART_HOSTS]
 
 
-def _draw(batch: list[tuple[str, Samples]], tz: str) -> dict[str, bytes]:
+def _draw(batch: Sequence[tuple[str, Samples]], tz: str) -> dict[str, bytes]:
     from collector.reports import charts  # matplotlib only when there is something to draw
 
     out: dict[str, bytes] = {}
@@ -157,11 +161,167 @@ def _draw(batch: list[tuple[str, Samples]], tz: str) -> dict[str, bytes]:
     return out
 
 
-def _chart_batch(inputs: ReportInputs) -> list[tuple[str, Samples]]:
-    hosts = inputs.hosts
-    return [
-        (h.host_id or h.hostname, h.samples) for h in hosts if metric_series(h.samples) is not None
-    ]
+def _chart_batches(
+    inputs: ReportInputs, data: ReportData, parts: Sequence[Part], slices: int
+) -> list[list[list[tuple[str, Samples]]]]:
+    """The charted hosts of each part, in `slices` batches a part, to draw them in parallel."""
+    samples = {h.host_id or h.hostname: h.samples for h in inputs.hosts}
+    out = []
+    for part in parts:
+        keys = [h.host_id or h.hostname for h in data.hosts[part.first : part.stop] if h.charts]
+        out.append([[(key, samples[key]) for key in keys[k::slices]] for k in range(slices)])
+    return out
+
+
+class Workers:
+    """The processes a report is drawn and laid out in, spawned (not forked: the collector runs
+    threads — uvicorn, the scheduler — that a fork would copy mid-flight). Enter it before
+    reading the database: each worker spends a second or more importing matplotlib and
+    WeasyPrint (`_warm_up`), which then overlaps the load instead of following it. A worker
+    runs every task in a child it forks (`in_child`), so what a task builds leaves with the
+    child and the worker stays as it started, for the next task and the next fork."""
+
+    def __init__(self, count: int = POOL_WORKERS) -> None:
+        self.count = count
+        self.pool = multiprocessing.get_context("spawn").Pool(count, initializer=_warm_up)
+
+    def __enter__(self) -> Workers:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.pool.terminate()
+        self.pool.join()
+
+
+def workers_for(hosts: int) -> AbstractContextManager[Optional[Workers]]:
+    """Workers for a report on about `hosts` hosts, or none where a report is made faster in
+    the calling process (POOL_MIN_HOSTS)."""
+    return Workers() if hosts >= POOL_MIN_HOSTS else nullcontext()
+
+
+def _warm_up() -> None:
+    """What every task needs, done once per worker before its first task: imports, the chart
+    figures and font, the compiled templates; the children it forks inherit them. A failure is
+    only logged: the first task meets it again and fails the build with it, where an error
+    raised here would have the pool start new workers for ever."""
+    try:
+        import pypdf  # noqa: F401  # joining the parts
+        import weasyprint  # noqa: F401
+
+        from collector.reports import charts
+
+        charts.prepare()
+        for name in ("report.html", "page_numbers.html"):
+            environment().get_template(name)
+    except Exception:
+        log.exception("report worker could not prepare")
+
+
+Key = tuple[Union[str, int], ...]
+
+
+@dataclass(frozen=True)
+class _Result:
+    """Among a task's arguments: the result of task `key`, put in when the task starts."""
+
+    key: Key
+
+
+@dataclass(frozen=True)
+class _Images:
+    """Among a task's arguments: the PNGs `cids` from the results of the chart tasks
+    `drawn_by`, put in when the task starts."""
+
+    cids: tuple[str, ...]
+    drawn_by: tuple[Key, ...]
+
+
+@dataclass(frozen=True)
+class _Task:
+    """`fn(*args)` in a child of a worker, once the results its arguments name are in."""
+
+    key: Key
+    fn: Callable[..., Any]
+    args: tuple[Any, ...]
+
+    def needs(self) -> set[Key]:
+        keys: set[Key] = set()
+        for arg in self.args:
+            for one in arg if isinstance(arg, list) else [arg]:
+                if isinstance(one, _Result):
+                    keys.add(one.key)
+                elif isinstance(one, _Images):
+                    keys.update(one.drawn_by)
+        return keys
+
+
+class _Schedule:
+    """Hands tasks to the workers as their inputs come in, the first listed first, and never
+    more at once than there are workers: a task queued in the pool keeps its place even when a
+    more urgent one becomes ready. Results come back on the pool's result thread, which hands
+    out the next task there and then, whatever this process is doing meanwhile."""
+
+    def __init__(self, workers: Workers, tasks: Sequence[_Task]) -> None:
+        self._pool = workers.pool
+        self._idle = workers.count
+        self._waiting = [(task, task.needs()) for task in tasks]
+        self._results: dict[Key, Any] = {}
+        self._error: Optional[BaseException] = None
+        self._changed = threading.Condition()
+        self.done_at: dict[Key, float] = {}
+        with self._changed:
+            self._feed()
+
+    def provide(self, key: Key, value: Any) -> None:
+        """A result this process made itself (an assembled language)."""
+        with self._changed:
+            self._results[key] = value
+            self._feed()
+
+    def get(self, key: Key) -> Any:
+        with self._changed:
+            self._changed.wait_for(lambda: key in self._results or self._error is not None)
+            if self._error is not None:
+                raise self._error
+            return self._results[key]
+
+    def _feed(self) -> None:
+        while self._idle and self._error is None:
+            ready = next((w for w in self._waiting if w[1] <= self._results.keys()), None)
+            if ready is None:
+                return
+            self._waiting.remove(ready)
+            self._idle -= 1
+            task = ready[0]
+            self._pool.apply_async(
+                in_child,
+                (task.fn, *(self._resolve(arg) for arg in task.args)),
+                callback=functools.partial(self._finished, task.key),
+                error_callback=self._failed,
+            )
+
+    def _resolve(self, arg: Any) -> Any:
+        if isinstance(arg, list):
+            return [self._resolve(one) for one in arg]
+        if isinstance(arg, _Result):
+            return self._results[arg.key]
+        if isinstance(arg, _Images):
+            drawn = ChainMap(*(self._results[key] for key in arg.drawn_by))
+            return {cid: drawn[cid] for cid in arg.cids}
+        return arg
+
+    def _finished(self, key: Key, value: Any) -> None:
+        with self._changed:
+            self.done_at[key] = time.perf_counter()
+            self._results[key] = value
+            self._idle += 1
+            self._feed()
+            self._changed.notify_all()
+
+    def _failed(self, error: BaseException) -> None:
+        with self._changed:
+            self._error = error
+            self._changed.notify_all()
 
 
 def produce(
@@ -169,57 +329,91 @@ def produce(
     langs: Sequence[str],
     *,
     workers: Optional[int] = None,
+    pool: Optional[Workers] = None,
     timings: Optional[dict[str, float]] = None,
 ) -> list[tuple[ReportData, Rendered]]:
     """The report in each of `langs`: assembled here, charts drawn once for all languages,
     HTML and PDF rendered per language.
 
-    With workers (default: POOL_WORKERS for a report of POOL_MIN_HOSTS hosts or more) the
-    charts and the renderings run in spawned processes, so the memory of matplotlib and of a
-    WeasyPrint layout (~5 MB a page) returns to the system when the pool ends, instead of
-    staying with the collector that built the report; the parent assembles while the workers
-    draw. `timings` receives seconds per stage; with workers `charts_s` counts from the start,
-    since assembly overlaps the drawing."""
+    With `pool`, or `workers` (default: POOL_WORKERS for a report of POOL_MIN_HOSTS hosts or
+    more), the charts and the PDFs are made in spawned processes, so the memory of matplotlib
+    and of WeasyPrint's layouts (~4 MB a page) returns to the system instead of staying with
+    the collector that built the report. `timings` receives seconds per stage; with workers
+    the stages overlap: `charts_s` counts from the start to the last chart, `render_s` from
+    there to the end."""
     clock = timings if timings is not None else {}
+    if pool is not None:
+        return _produce_in(pool, inputs, langs, clock)
     if workers is None:
         workers = POOL_WORKERS if len(inputs.hosts) >= POOL_MIN_HOSTS else 0
-    charts: dict[str, bytes] = {}
+    if workers > 0:
+        with Workers(workers) as started:
+            return _produce_in(started, inputs, langs, clock)
     t = time.perf_counter()
-    if workers < 1:
-        datas = [assemble(inputs, lang) for lang in langs]
-        clock["assemble_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        if datas:
-            charts = _draw(_chart_batch(inputs), datas[0].cover.timezone)
-        clock["charts_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        out = [render(d, charts) for d in datas]
-        clock["render_s"] = time.perf_counter() - t
-        return list(zip(datas, out))
-    with _pool(workers) as pool:
-        first = assemble(inputs, langs[0])
-        batch = _chart_batch(inputs)
-        drawing = pool.starmap_async(
-            _draw, [(batch[k::workers], first.cover.timezone) for k in range(workers)]
-        )
-        datas = [first] + [assemble(inputs, lang) for lang in langs[1:]]
-        clock["assemble_s"] = time.perf_counter() - t
-        for part in drawing.get():
-            charts.update(part)
-        clock["charts_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        out = pool.starmap(render, [(d, charts) for d in datas])
-        clock["render_s"] = time.perf_counter() - t
-        return list(zip(datas, out))
+    datas = [assemble(inputs, lang) for lang in langs]
+    clock["assemble_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    charts: dict[str, bytes] = {}
+    if datas:
+        whole = [Part(0, len(datas[0].hosts))]
+        charts = _draw(_chart_batches(inputs, datas[0], whole, 1)[0][0], datas[0].cover.timezone)
+    clock["charts_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out = [render(d, charts) for d in datas]
+    clock["render_s"] = time.perf_counter() - t
+    return list(zip(datas, out))
 
 
-def _pool(workers: int) -> Pool:
-    """Spawned, not forked: the collector runs threads (uvicorn, the scheduler) that a fork would
-    copy mid-flight; a worker's memory returns to the system when it ends. A worker takes one task
-    and is replaced, so a rendering starts in a fresh process instead of one still holding the
-    matplotlib figures and PNGs it drew (100 hosts: largest worker 674 → 553 MB, about 0.3 s of
-    spawning)."""
-    return multiprocessing.get_context("spawn").Pool(workers, maxtasksperchild=1)
+def _produce_in(
+    workers: Workers, inputs: ReportInputs, langs: Sequence[str], clock: dict[str, float]
+) -> list[tuple[ReportData, Rendered]]:
+    """`produce` with workers. The charts of each part, in a batch per worker, and each part of
+    each language are tasks of their own: a part starts as soon as the charts of its hosts are
+    drawn, the charts of later parts are drawn while earlier parts are laid out, and both
+    workers stay busy to the end. Tasks are listed in the order they should start: the first
+    part (with the front matter, the longest) first, each language's join once its parts are
+    in. This process assembles meanwhile and writes the HTML and the mail."""
+    t0 = time.perf_counter()
+    first = assemble(inputs, langs[0])
+    assembling = time.perf_counter() - t0
+    parts = split(len(first.hosts), HOSTS_PER_PART)
+    batches = _chart_batches(inputs, first, parts, workers.count)
+    tz = first.cover.timezone
+    tasks: list[_Task] = []
+    for k, part in enumerate(parts):
+        drawing = tuple(("charts", k, j) for j in range(len(batches[k])))
+        tasks += [_Task(key, _draw, (batch, tz)) for key, batch in zip(drawing, batches[k])]
+        cids = tuple(c.cid for h in first.hosts[part.first : part.stop] for c in h.charts)
+        for lang in langs:
+            assembled, images = _Result(("data", lang)), _Images(cids, drawing)
+            if len(parts) == 1:  # the whole report in one layout, page numbers and all
+                tasks.append(_Task(("pdf", lang), _whole_pdf, (assembled, images)))
+            else:
+                tasks.append(_Task(("part", lang, k), _write_part, (assembled, images, part)))
+    if len(parts) > 1:
+        for lang in langs:
+            pieces = [_Result(("part", lang, k)) for k in range(len(parts))]
+            tasks.append(_Task(("pdf", lang), _numbered, (_Result(("data", lang)), pieces)))
+    schedule = _Schedule(workers, tasks)
+    schedule.provide(("data", langs[0]), first)
+    datas = [first]
+    for lang in langs[1:]:
+        t = time.perf_counter()
+        datas.append(assemble(inputs, lang))
+        assembling += time.perf_counter() - t
+        schedule.provide(("data", lang), datas[-1])
+    clock["assemble_s"] = assembling
+    drawn: dict[str, bytes] = {}
+    charts = [task.key for task in tasks if task.fn is _draw]
+    for key in charts:
+        drawn.update(schedule.get(key))
+    charted = max((schedule.done_at[key] for key in charts), default=t0)
+    clock["charts_s"] = charted - t0
+    out = [render(data, drawn, pdf=False) for data in datas]
+    for data, rendered in zip(datas, out):
+        rendered.pdf = schedule.get(("pdf", data.lang))
+    clock["render_s"] = time.perf_counter() - charted
+    return list(zip(datas, out))
 
 
 def safe_name(text: str) -> str:
@@ -279,15 +473,45 @@ def _layout(html_with_cids: str, images: Mapping[str, bytes]) -> Any:
     return weasyprint.HTML(string=html_with_cids, url_fetcher=_ChartsOnly()).render()
 
 
-def _write_part(html_with_cids: str, images: Mapping[str, bytes], first_page: int) -> Piece:
-    """One part's PDF, page count and bookmarks (pages counted from the report's first)."""
-    document = _layout(html_with_cids, images)
-    marks = [
-        Mark(level, label, first_page + number, x * PT_PER_PX, (page.height - y) * PT_PER_PX, state)
-        for number, page in enumerate(document.pages)
-        for level, label, (x, y), state in page.bookmarks
-    ]
-    return Piece(document.write_pdf(), len(document.pages), marks)
+@contextmanager
+def _few_collections() -> Iterator[None]:
+    """WeasyPrint's layout grows to millions of objects; at the default thresholds the cyclic
+    collector walks them again and again (~15 % of the rendering, same peak RSS on 20 hosts)."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GC_THRESHOLD_RENDER, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+
+
+def _whole_pdf(data: ReportData, images: Mapping[str, bytes]) -> bytes:
+    """The report laid out in one piece, page numbers and all."""
+    with _few_collections():
+        pdf: bytes = _layout(render_html(data, images, inline=False), images).write_pdf()
+        return pdf
+
+
+def _write_part(data: ReportData, images: Mapping[str, bytes], part: Part) -> Piece:
+    """One part's PDF, page count and bookmarks (pages counted from the part's first)."""
+    with _few_collections():
+        document = _layout(render_html(data, images, inline=False, part=part), images)
+        marks = [
+            Mark(level, label, number, x * PT_PER_PX, (page.height - y) * PT_PER_PX, state)
+            for number, page in enumerate(document.pages)
+            for level, label, (x, y), state in page.bookmarks
+        ]
+        return Piece(document.write_pdf(), len(document.pages), marks)
+
+
+def _numbered(data: ReportData, pieces: Sequence[Piece]) -> bytes:
+    """The parts joined under one outline, with the page numbers laid over them: "page N of
+    M" is known only once the last part is laid out."""
+    with _few_collections():
+        context = _page_context(data, header=False)
+        context["pages"] = sum(p.pages for p in pieces)
+        numbers = environment().get_template("page_numbers.html").render(context)
+        return join(pieces, _layout(numbers, {}).write_pdf())
 
 
 def _write_parts(data: ReportData, images: Mapping[str, bytes], parts: list[Part]) -> list[Piece]:
@@ -301,13 +525,11 @@ def _write_parts(data: ReportData, images: Mapping[str, bytes], parts: list[Part
     forking = hasattr(os, "fork") and threading.active_count() == 1
     pieces: list[Piece] = []
     for part in parts:
-        html = render_html(data, images, inline=False, part=part)
-        first_page = sum(p.pages for p in pieces)
         if forking:
-            pieces.append(in_child(_write_part, html, images, first_page))
+            pieces.append(in_child(_write_part, data, images, part))
         else:
             gc.collect()  # the previous part's layout, now rather than at some later pass
-            pieces.append(_write_part(html, images, first_page))
+            pieces.append(_write_part(data, images, part))
     return pieces
 
 
@@ -343,25 +565,12 @@ def in_child(fn: Callable[..., T], *args: Any) -> T:
 
 
 def render_pdf(data: ReportData, images: Mapping[str, bytes]) -> bytes:
-    """The report's PDF, laid out in one piece or, beyond HOSTS_PER_PART hosts, in parts whose
-    PDFs are joined under one outline, with the page numbers laid over them: "page N of M" is
-    known only once the last part is laid out."""
+    """The report's PDF in this process, laid out in one piece or, beyond HOSTS_PER_PART hosts,
+    in parts joined by `_numbered`."""
     parts = split(len(data.hosts), HOSTS_PER_PART)
-    # WeasyPrint's layout grows to millions of objects; at the default thresholds the cyclic
-    # collector walks them again and again (~15 % of the rendering, same peak RSS on 20 hosts)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(GC_THRESHOLD_RENDER, *thresholds[1:])
-    try:
-        if len(parts) == 1:
-            pdf: bytes = _layout(render_html(data, images, inline=False), images).write_pdf()
-            return pdf
-        pieces = _write_parts(data, images, parts)
-        context = _page_context(data, header=False)
-        context["pages"] = sum(p.pages for p in pieces)
-        numbers = environment().get_template("page_numbers.html").render(context)
-        return join(pieces, _layout(numbers, {}).write_pdf())
-    finally:
-        gc.set_threshold(*thresholds)
+    if len(parts) == 1:
+        return _whole_pdf(data, images)
+    return _numbered(data, _write_parts(data, images, parts))
 
 
 def render(data: ReportData, images: Mapping[str, bytes], *, pdf: bool = True) -> Rendered:

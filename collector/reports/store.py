@@ -28,8 +28,8 @@ from collector.mail import compose, envelope, message_id, send
 from collector.outbox import STATES, Handler, OutboxItem, PermanentFailure, counts, enqueue
 from collector.periods import Period
 from collector.reports.data import report_summary
-from collector.reports.load import load_inputs
-from collector.reports.render import produce
+from collector.reports.load import count_hosts, load_inputs
+from collector.reports.render import produce, workers_for
 from collector.settings import CollectorSettings, SmtpSettings
 
 log = logging.getLogger(__name__)
@@ -137,16 +137,20 @@ def build(
     report_id, version = claimed
     try:
         with db.read() as session:
-            inputs = load_inputs(
-                session,
-                contract,
-                period,
-                now=when,
-                version=version,
-                silence_minutes=settings.silence_minutes,
-            )
-        timings: dict[str, float] = {}
-        ((data, out),) = produce(inputs, [language], timings=timings)
+            hosts = count_hosts(session, contract.number)
+        # started first, so that the workers' imports overlap the load
+        with workers_for(hosts) as workers:
+            with db.read() as session:
+                inputs = load_inputs(
+                    session,
+                    contract,
+                    period,
+                    now=when,
+                    version=version,
+                    silence_minutes=settings.silence_minutes,
+                )
+            timings: dict[str, float] = {}
+            ((data, out),) = produce(inputs, [language], pool=workers, timings=timings)
         log.info(
             "report %s %s built: %s",
             contract.number,

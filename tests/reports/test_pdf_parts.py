@@ -55,10 +55,12 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> ReportInputs:
     return loaded
 
 
-def _pdfs(inputs: ReportInputs, per_part: int, langs: list[str]) -> dict[str, bytes]:
+def _pdfs(
+    inputs: ReportInputs, per_part: int, langs: list[str], workers: int = 0
+) -> dict[str, bytes]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(render, "HOSTS_PER_PART", per_part)
-        return {data.lang: r.pdf for data, r in render.produce(inputs, langs, workers=0)}
+        return {data.lang: r.pdf for data, r in render.produce(inputs, langs, workers=workers)}
 
 
 def _single_threaded(inputs: ReportInputs, per_part: int, langs: list[str]) -> dict[str, bytes]:
@@ -194,6 +196,34 @@ def test_without_fork_the_same_pdf(inputs: ReportInputs, pdfs: dict[str, dict[st
     finally:
         other.set()
         thread.join()
+
+
+def test_workers_make_the_same_pdf(inputs: ReportInputs, pdfs: dict[str, dict[str, bytes]]) -> None:
+    """Each part of each language a task of its own, in either worker and in whatever order they
+    finish, the page numbers and the join a task once a language's parts are in: the same bytes
+    as the parts laid out one after the other."""
+    timings: dict[str, float] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(render, "HOSTS_PER_PART", 1)
+        pooled = render.produce(inputs, ["zh_CN", "en"], workers=2, timings=timings)
+    assert {data.lang: r.pdf for data, r in pooled} == pdfs["parts"]
+    assert timings["charts_s"] > 0 and timings["render_s"] > 0
+
+
+def _add(a: int, b: int) -> int:
+    return a + b
+
+
+def test_a_task_runs_once_its_inputs_are_in_and_its_error_is_raised_here() -> None:
+    with render.Workers(1) as workers:
+        schedule = render._Schedule(
+            workers, [render._Task(("sum",), _add, (render._Result(("given",)), 2))]
+        )
+        schedule.provide(("given",), 40)  # "sum" could not start before
+        assert schedule.get(("sum",)) == 42
+        failing = render._Schedule(workers, [render._Task(("fails",), _fail, ())])
+        with pytest.raises(RuntimeError, match="no such chart"):
+            failing.get(("fails",))
 
 
 def _fail() -> NoReturn:
