@@ -23,6 +23,7 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import socket
 import statistics
@@ -53,6 +54,7 @@ PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
 PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
 MAX_RATE = 600  # runs/s the closed-loop phase has bodies ready for
+METRICS = httpx.Client(timeout=30)
 
 
 def free_port() -> int:
@@ -301,6 +303,18 @@ async def run_phase(
     return latencies, errors, time.perf_counter() - started
 
 
+def batching(port: int) -> tuple[int, int]:
+    """(batches, runs in them) of the runs' group commit, from /metrics. Counters are per
+    worker process, so with several workers this is whichever worker answered (the same one
+    each time, on a kept-alive connection: differences are that worker's)."""
+    text = METRICS.get(f"http://127.0.0.1:{port}/metrics").text
+    found = dict(re.findall(r'^(xunjian_ingest_batch\w+)\{kind="runs"\} (\d+)', text, re.M))
+    return (
+        int(found.get("xunjian_ingest_batches_total", 0)),
+        int(found.get("xunjian_ingest_batched_items_total", 0)),
+    )
+
+
 def phase(
     agents: list[Agent], port: int, seconds: float, rate: float, processes: dict[str, int]
 ) -> dict[str, Any]:
@@ -310,7 +324,9 @@ def phase(
     scripts = [a.script(per_agent) for a in agents]
     interval = len(agents) / rate if rate else 0.0
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
+    batched_before = batching(port)
     latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
+    batched = [a - b for a, b in zip(batching(port), batched_before)]
     cpu: dict[str, float] = {
         f"cpu_{name}_pct": round(
             100 * cpu_used(before[name], cpu_by_pid(pid, name != "generator")) / elapsed
@@ -329,6 +345,8 @@ def phase(
         if latencies
         else None,
         **cpu,
+        # group commit: runs per transaction, in the worker that answered /metrics
+        "runs_per_batch": round(batched[1] / batched[0], 1) if batched[0] > 0 else None,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
