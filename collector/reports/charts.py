@@ -26,6 +26,7 @@ matplotlib.use("Agg")
 
 import numpy as np
 from matplotlib import font_manager, rcParams
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image
@@ -93,7 +94,10 @@ _NONE: Floats = np.zeros(0)
 
 class _Canvas:
     """One figure of a chart kind, drawn again for every host: building axes, ticks and text
-    objects was over half of a chart's time, updating their data costs little."""
+    objects was over half of a chart's time, updating their data costs little. On a percent
+    chart the y axis (0–100 %, its grid and labels) is the same for every host: it is drawn
+    once, kept as a background, and each host draws only what moves over it (the time axis,
+    the lines, the axes' edges, the peak and the legend) — a fifth of the chart's time saved."""
 
     def __init__(self, percent: bool, lines: int) -> None:
         self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
@@ -119,6 +123,30 @@ class _Canvas:
         self.label = ax.annotate(
             "", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize=6, color=PEAK_COLOUR
         )
+        self.background: Optional[object] = None
+
+    def _moving(self) -> list[Artist]:
+        """What a host changes, in the order a full draw paints it (by zorder)."""
+        ax = self.ax
+        legend = [ax.legend_] if ax.legend_ is not None else []
+        return [ax.xaxis, *self.lines, self.marker, *ax.spines.values(), self.label, *legend]
+
+    def _draw(self) -> None:
+        if not self.percent:
+            self.canvas.draw()
+            return
+        if self.background is None:
+            moving = self._moving()
+            shown = [a.get_visible() for a in moving]
+            for artist in moving:
+                artist.set_visible(False)
+            self.canvas.draw()
+            self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+            for artist, visible in zip(moving, shown):
+                artist.set_visible(visible)
+        self.canvas.restore_region(self.background)
+        for artist in self._moving():
+            self.ax.draw_artist(artist)
 
     def png(
         self,
@@ -145,8 +173,10 @@ class _Canvas:
                 ncol=3,
                 frameon=False,
             )
+        elif ax.legend_ is not None:  # the previous host's, naming its mounts
+            ax.legend_.remove()
         self._mark_peak(lines, peak_format)
-        self.canvas.draw()
+        self._draw()
         # RGB, without the alpha channel (the figure is opaque): WeasyPrint splits an RGBA PNG
         # into colour and mask and encodes both again for the PDF, an RGB one only once
         rgba = Image.frombuffer("RGBA", self.canvas.get_width_height(), self.canvas.buffer_rgba())
@@ -178,11 +208,12 @@ _draw_lock = threading.Lock()
 
 
 def prepare() -> None:
-    """The font and the figure of every chart kind, made before any host is drawn: in a worker
-    that forks a child per batch of hosts, once for all of them."""
+    """The font and the figure of every chart kind, made and drawn once (empty) before any host
+    is drawn: in a worker that forks a child per batch of hosts, the fonts are loaded and the
+    fixed tick labels laid out once for all of them (a batch of 17 hosts: 1.3 -> 1.2 s)."""
     cjk_font()
     for kind in KINDS:
-        _canvas(kind)
+        _canvas(kind).canvas.draw()
 
 
 def _canvas(kind: str) -> _Canvas:
