@@ -352,18 +352,12 @@ def phase(
     }
 
 
-def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agent]:
-    """Tokens made in one transaction (what `xunjian token create` does, without n process
-    starts), then every agent enrolls over the API."""
+def enroll_tokens(db: Any, n: int) -> list[str]:
+    """n enroll tokens of BENCH-1, made in one transaction (what `xunjian token create` does,
+    without n process starts)."""
     from collector.auth import ENROLL_PREFIX, digest, new_secret
-    from collector.db.engine import Database
     from collector.db.models import EnrollToken
-    from collector.settings import load_settings
 
-    settings = load_settings(
-        home=Path(env["XUNJIAN_HOME"]), database_url=env.get("XUNJIAN_DATABASE_URL")
-    )
-    db = Database(settings.db_url)
     tokens = [new_secret(ENROLL_PREFIX) for _ in range(n)]
     now = datetime.now(timezone.utc)
     with db.write() as session:
@@ -376,6 +370,20 @@ def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agen
             )
             for t in tokens
         )
+    return tokens
+
+
+def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agent]:
+    """Tokens made in one transaction (what `xunjian token create` does, without n process
+    starts), then every agent enrolls over the API."""
+    from collector.db.engine import Database
+    from collector.settings import load_settings
+
+    settings = load_settings(
+        home=Path(env["XUNJIAN_HOME"]), database_url=env.get("XUNJIAN_DATABASE_URL")
+    )
+    db = Database(settings.db_url)
+    tokens = enroll_tokens(db, n)
     db.dispose()
     agents = []
     with httpx.Client(timeout=60) as client:

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +36,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from ingest_bench import (  # noqa: E402  (the same requests as the HTTP benchmark)
     CONTRACT,
     Agent,
+    enroll_tokens,
     start_postgres,
     template_run,
 )
@@ -142,22 +142,8 @@ async def _measure_at(args: argparse.Namespace, url: str, home: Path) -> dict[st
     app = create_app(settings, db)
     template = template_run()
     async with app.router.lifespan_context(app):
-        from collector.auth import ENROLL_PREFIX, digest, new_secret
-        from collector.db.models import EnrollToken
-
         agents = []
-        for i in range(args.hosts):
-            token = new_secret(ENROLL_PREFIX)
-            now = datetime.now(timezone.utc)
-            with db.write() as session:
-                session.add(
-                    EnrollToken(
-                        token_sha256=digest(token),
-                        contract="BENCH-1",
-                        created_at=now,
-                        expires_at=now + timedelta(hours=1),
-                    )
-                )
+        for i, token in enumerate(enroll_tokens(db, args.hosts)):
             body = json.dumps({"token": token, "host": {"hostname": f"cpu-{i:03d}"}}).encode()
             status, answer = await call(
                 app, "/api/v1/enroll", body, {"content-type": "application/json"}
