@@ -28,6 +28,7 @@ import threading
 import time
 from collections import ChainMap
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -179,18 +180,26 @@ class Workers:
     reading the database: each worker spends a second or more importing matplotlib and
     WeasyPrint (`_warm_up`), which then overlaps the load instead of following it. A worker
     runs every task in a child it forks (`in_child`), so what a task builds leaves with the
-    child and the worker stays as it started, for the next task and the next fork."""
+    child and the worker stays as it started, for the next task and the next fork.
+
+    A `ProcessPoolExecutor`, not a `multiprocessing.Pool`: should a worker die (the OOM killer,
+    a signal), the pool quietly starts another and the task it held never answers, so a build
+    waiting for it would wait for ever; the executor fails every pending task instead
+    (BrokenProcessPool), and the build fails with a reason."""
 
     def __init__(self, count: int = POOL_WORKERS) -> None:
         self.count = count
-        self.pool = multiprocessing.get_context("spawn").Pool(count, initializer=_warm_up)
+        self.pool = ProcessPoolExecutor(
+            count, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up
+        )
+        for _ in range(count):  # start them now, to import while the caller reads the database
+            self.pool.submit(int)
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def workers_for(hosts: int) -> AbstractContextManager[Optional[Workers]]:
@@ -258,8 +267,8 @@ class _Task:
 class _Schedule:
     """Hands tasks to the workers as their inputs come in, the first listed first, and never
     more at once than there are workers: a task queued in the pool keeps its place even when a
-    more urgent one becomes ready. Results come back on the pool's result thread, which hands
-    out the next task there and then, whatever this process is doing meanwhile."""
+    more urgent one becomes ready. Results come back on the executor's management thread, which
+    hands out the next task there and then, whatever this process is doing meanwhile."""
 
     def __init__(self, workers: Workers, tasks: Sequence[_Task]) -> None:
         self._pool = workers.pool
@@ -293,12 +302,10 @@ class _Schedule:
             self._waiting.remove(ready)
             self._idle -= 1
             task = ready[0]
-            self._pool.apply_async(
-                in_child,
-                (task.fn, *(self._resolve(arg) for arg in task.args)),
-                callback=functools.partial(self._finished, task.key),
-                error_callback=self._failed,
+            future = self._pool.submit(
+                in_child, task.fn, *(self._resolve(arg) for arg in task.args)
             )
+            future.add_done_callback(functools.partial(self._done, task.key))
 
     def _resolve(self, arg: Any) -> Any:
         if isinstance(arg, list):
@@ -309,6 +316,13 @@ class _Schedule:
             drawn = ChainMap(*(self._results[key] for key in arg.drawn_by))
             return {cid: drawn[cid] for cid in arg.cids}
         return arg
+
+    def _done(self, key: Key, future: Future[Any]) -> None:
+        error = future.exception()
+        if error is not None:
+            self._failed(error)
+        else:
+            self._finished(key, future.result())
 
     def _finished(self, key: Key, value: Any) -> None:
         with self._changed:

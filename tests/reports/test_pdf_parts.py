@@ -10,11 +10,14 @@ import re
 import shutil
 import subprocess
 import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timedelta, timezone
 from io import BytesIO
 from pathlib import Path
 from typing import Any, NoReturn
 
+import psutil
 import pytest
 from pypdf import PdfReader
 
@@ -224,6 +227,33 @@ def test_a_task_runs_once_its_inputs_are_in_and_its_error_is_raised_here() -> No
         failing = render._Schedule(workers, [render._Task(("fails",), _fail, ())])
         with pytest.raises(RuntimeError, match="no such chart"):
             failing.get(("fails",))
+
+
+def _sleep() -> None:
+    time.sleep(20)
+
+
+def _busy_worker() -> psutil.Process:
+    """The spawned worker of this process that has forked a child for its task."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        for child in psutil.Process().children():
+            if "spawn_main" in " ".join(child.cmdline()) and child.children():
+                return child
+        time.sleep(0.1)
+    raise AssertionError("no worker started the task")
+
+
+def test_a_worker_that_dies_fails_the_build_instead_of_hanging_it() -> None:
+    """Killed mid-task (the OOM killer, a signal), a worker takes its task with it: the build
+    hears of it instead of waiting for an answer that never comes."""
+    with render.Workers(1) as workers:
+        schedule = render._Schedule(workers, [render._Task(("slow",), _sleep, ())])
+        worker = _busy_worker()
+        for process in [*worker.children(recursive=True), worker]:
+            process.kill()
+        with pytest.raises(BrokenProcessPool):
+            schedule.get(("slow",))
 
 
 def _fail() -> NoReturn:
