@@ -117,7 +117,7 @@ class GroupCommit(Generic[T, R]):
         finally:
             self._busy -= {w.host for w in batch}
         for waiting, outcome in zip(batch, outcomes):
-            if waiting.answer.done():  # the client went away; its run is stored anyway
+            if waiting.answer.done():  # the client went away; its item is stored anyway
                 continue
             if isinstance(outcome, Exception):
                 waiting.answer.set_exception(outcome)
@@ -126,7 +126,8 @@ class GroupCommit(Generic[T, R]):
 
 
 def run_writer(db: Database, metrics: Metrics) -> GroupCommit[Prepared, Ingested]:
-    """POST /runs' writer."""
+    """POST /runs' writer: keyed by the host the run was posted for (not the hostname inside it),
+    so one agent's runs are stored in the order it sent them."""
     return GroupCommit(
         db, store_many, lambda run: run.host.id, partial(metrics.batch_written, "runs")
     )
@@ -135,7 +136,9 @@ def run_writer(db: Database, metrics: Metrics) -> GroupCommit[Prepared, Ingested
 def sample_writer(
     db: Database, metrics: Metrics, default_silence: int
 ) -> GroupCommit[SamplesIn, SampleReceipt]:
-    """POST /samples' writer; `default_silence`: minutes, where a contract sets none."""
+    """POST /samples' writer, a second queue beside the runs': a sample batch never waits behind a
+    batch of runs. `default_silence`: minutes of silence that make downtime where a contract sets
+    none."""
     return GroupCommit(
         db,
         partial(store_sample_batches, default_silence=default_silence),
