@@ -19,7 +19,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Optional, Protocol, Union, cast
+from typing import Any, Optional, Protocol, TypeVar, Union, cast
 
 from pydantic import TypeAdapter
 from sqlalchemy import Table, and_, bindparam, or_, select, update
@@ -204,31 +204,10 @@ def store_many(
 
 def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> list[Outcome]:
     outcomes: list[Optional[Outcome]] = [None] * len(items)
-    # Lock the hosts (in id order: two collectors' batches never wait on each other in a
-    # cycle), serialising runs of one host across collectors; the contract's version comes
-    # along, so its cached model needs no query of its own.
-    hosts = _HOSTS
+    columns = (_HOSTS.c.last_run_at, _HOSTS.c.machine_id, _HOSTS.c.agent_version)
     locked = {
-        row.id: row
-        for row in (
-            _Locked(*values)
-            for values in session.execute(
-                select(
-                    hosts.c.id,
-                    hosts.c.contract,
-                    hosts.c.credential_sha256,
-                    hosts.c.revoked_at,
-                    hosts.c.last_run_at,
-                    hosts.c.machine_id,
-                    hosts.c.agent_version,
-                    ContractRow.source_sha256,
-                )
-                .join(ContractRow, ContractRow.number == hosts.c.contract)
-                .where(hosts.c.id.in_(sorted(i.host.id for i in items)))
-                .order_by(hosts.c.id)
-                .with_for_update(of=hosts)
-            )
-        )
+        key: _Locked(*row)
+        for key, row in lock_hosts(session, [i.host.id for i in items], *columns).items()
     }
     ready: list[tuple[int, _Locked, list[CheckResult]]] = []
     for n, item in enumerate(items):
@@ -312,9 +291,7 @@ def _checked(
 ) -> tuple[_Locked, list[CheckResult]]:
     """The item's locked host row, its credential still live, and the run's results judged with
     the contract's current version."""
-    if locked is None:
-        raise CredentialGone(f"host {item.host.id} is not enrolled")
-    check_credential(locked, item.host.credential_sha256)
+    locked = live_host(item.host.id, locked, item.host.credential_sha256)
     if item.judged is not None and item.judged[0] == locked.version:
         return locked, item.judged[1]
     contract = contract_version(session, item.host.contract, locked.version)
@@ -365,6 +342,41 @@ class Credentialed(Protocol):
 
     @property
     def revoked_at(self) -> Optional[datetime]: ...
+
+
+def lock_hosts(session: Session, host_ids: Sequence[str], *columns: Any) -> dict[str, Any]:
+    """Lock the hosts' rows for a batch, in id order (two collectors' batches never wait on each
+    other in a cycle), serialising one host's writes across collectors: id → row of id,
+    contract, credential_sha256, revoked_at, `columns`, and the contract's version
+    (source_sha256), so its cached model needs no query of its own."""
+    hosts = _HOSTS
+    rows = session.execute(
+        select(
+            hosts.c.id,
+            hosts.c.contract,
+            hosts.c.credential_sha256,
+            hosts.c.revoked_at,
+            *columns,
+            ContractRow.source_sha256,
+        )
+        .join(ContractRow, ContractRow.number == hosts.c.contract)
+        .where(hosts.c.id.in_(sorted(host_ids)))
+        .order_by(hosts.c.id)
+        .with_for_update(of=hosts)
+    )
+    return {row.id: row for row in rows}
+
+
+T = TypeVar("T", bound="Credentialed")
+
+
+def live_host(host_id: str, locked: Optional[T], expected: Optional[str]) -> T:
+    """The locked row of `host_id` (None: not found), refused unless `expected` is still its
+    live credential."""
+    if locked is None:
+        raise CredentialGone(f"host {host_id} is not enrolled")
+    check_credential(locked, expected)
+    return locked
 
 
 def check_credential(row: Credentialed, expected: Optional[str]) -> None:

@@ -25,9 +25,9 @@ from checks.wire import SampleBatch
 from collector.api.schemas import SampleReceipt
 from collector.availability import Seen, observe, silence_at
 from collector.db.engine import Database
-from collector.db.models import ContractRow, Host, SampleBatchRow, SampleRow
+from collector.db.models import Host, SampleBatchRow, SampleRow
 from collector.db.types import utcnow
-from collector.ingest import CredentialGone, IngestError, check_credential
+from collector.ingest import IngestError, live_host, lock_hosts
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,19 @@ def _taken(db: Database, item: SamplesIn, exc: IntegrityError) -> Outcome:
 
 def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -> list[Outcome]:
     now = utcnow()
-    locked = _lock_hosts(session, [i.host_id for i in items])
+    locked = {
+        key: _LockedHost(
+            row.id,
+            row.contract,
+            row.credential_sha256,
+            row.revoked_at,
+            row.last_seen_at or row.enrolled_at,
+            row.source_sha256,
+        )
+        for key, row in lock_hosts(
+            session, [i.host_id for i in items], _HOSTS.c.last_seen_at, _HOSTS.c.enrolled_at
+        ).items()
+    }
     ids = [str(i.batch.batch_id) for i in items]
     seen = {
         row.batch_id: row
@@ -110,10 +122,7 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
     fresh: list[tuple[int, SamplesIn, _LockedHost]] = []
     for n, item in enumerate(items):
         try:
-            host = locked.get(item.host_id)
-            if host is None:
-                raise CredentialGone(f"host {item.host_id} is not enrolled")
-            check_credential(host, item.credential_sha256)
+            host = live_host(item.host_id, locked.get(item.host_id), item.credential_sha256)
         except IngestError as exc:
             outcomes[n] = exc
             continue
@@ -164,38 +173,6 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
             batch_id=item.batch.batch_id, samples=len(item.batch.samples), stored=stored[host.id]
         )
     return [o for o in outcomes if o is not None]
-
-
-def _lock_hosts(session: Session, host_ids: Sequence[str]) -> dict[str, _LockedHost]:
-    """The hosts' rows, locked in id order (two collectors' batches never wait on each other in
-    a cycle), with the version of their contract."""
-    hosts = _HOSTS
-    rows = session.execute(
-        select(
-            hosts.c.id,
-            hosts.c.contract,
-            hosts.c.credential_sha256,
-            hosts.c.revoked_at,
-            hosts.c.last_seen_at,
-            hosts.c.enrolled_at,
-            ContractRow.source_sha256,
-        )
-        .join(ContractRow, ContractRow.number == hosts.c.contract)
-        .where(hosts.c.id.in_(sorted(host_ids)))
-        .order_by(hosts.c.id)
-        .with_for_update(of=hosts)
-    )
-    return {
-        r.id: _LockedHost(
-            r.id,
-            r.contract,
-            r.credential_sha256,
-            r.revoked_at,
-            r.last_seen_at or r.enrolled_at,
-            r.source_sha256,
-        )
-        for r in rows
-    }
 
 
 def _insert_samples(
