@@ -18,6 +18,7 @@ from typing import Optional
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from collector.contracts import Contract
 from collector.db.contract_store import contract_version, get_contract, silence_minutes
 from collector.db.models import Downtime, Host
 from collector.db.types import utcnow
@@ -27,16 +28,18 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def silence_for(session: Session, host: Host, default_minutes: int) -> timedelta:
-    contract = get_contract(session, host.contract)
-    minutes = silence_minutes(contract, default_minutes) if contract else default_minutes
-    return timedelta(minutes=minutes)
+    return _silence(get_contract(session, host.contract), default_minutes)
 
 
 def silence_at(session: Session, contract: str, version: str, default_minutes: int) -> timedelta:
     """The silence limit of `contract` as of `version` (its source_sha256, read along with the
     locked host row: the cached model of that version needs no query of its own)."""
-    model = contract_version(session, contract, version)
-    minutes = silence_minutes(model, default_minutes) if model else default_minutes
+    return _silence(contract_version(session, contract, version), default_minutes)
+
+
+def _silence(contract: Optional[Contract], default_minutes: int) -> timedelta:
+    """A contract's silence limit; a contract no longer imported has the collector's."""
+    minutes = silence_minutes(contract, default_minutes) if contract else default_minutes
     return timedelta(minutes=minutes)
 
 
