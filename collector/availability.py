@@ -13,15 +13,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Optional, cast
 
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session
 
 from collector.contracts import Contract
 from collector.db.contract_store import contract_version, get_contract, silence_minutes
 from collector.db.models import Downtime, Host
 from collector.db.types import utcnow
+
+_DOWNTIME = cast(Table, Downtime.__table__)
 
 CLOCK_SKEW = timedelta(minutes=5)
 """Evidence from further in the future than this (a wrong host clock) is ignored."""
@@ -81,9 +83,10 @@ def observe(
             for a, b in zip([host.last, *newer], newer)
             if b - a > host.silence
         ]
-    if moved:
-        session.execute(
-            delete(Downtime).where(Downtime.host_id.in_(list(moved)), Downtime.end.is_(None))
+    if moved:  # on the connection: no Downtime is loaded here for the ORM to keep in step
+        downtime = _DOWNTIME.c
+        session.connection().execute(
+            delete(_DOWNTIME).where(downtime.host_id.in_(list(moved)), downtime.end.is_(None))
         )
     for host, points in revised:
         _split_closed(session, host, points)

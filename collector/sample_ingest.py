@@ -55,6 +55,7 @@ class _LockedHost:
 Outcome = Union[SampleReceipt, Exception]
 
 _HOSTS = cast(Table, Host.__table__)
+_BATCHES = cast(Table, SampleBatchRow.__table__)
 _SEEN_AT = (
     update(_HOSTS).where(_HOSTS.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_at"))
 )
@@ -110,11 +111,13 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
         ).items()
     }
     ids = [str(i.batch.batch_id) for i in items]
+    batches = _BATCHES.c
+    connection = session.connection()
     seen = {
         row.batch_id: row
-        for row in session.execute(
-            select(SampleBatchRow.batch_id, SampleBatchRow.samples, SampleBatchRow.stored).where(
-                SampleBatchRow.batch_id.in_(ids)
+        for row in connection.execute(
+            select(batches.batch_id, batches.samples, batches.stored).where(
+                batches.batch_id.in_(ids)
             )
         )
     }
@@ -138,8 +141,8 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
             fresh.append((n, item, host))
     stored = _insert_samples(session, [(item, host) for _, item, host in fresh])
     if fresh:
-        session.execute(
-            insert(SampleBatchRow),
+        connection.execute(
+            insert(_BATCHES),
             [
                 {
                     "batch_id": ids[n],
@@ -165,9 +168,7 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
         now,
     )
     if moved:
-        session.connection().execute(
-            _SEEN_AT, [{"b_id": host, "b_at": at} for host, at in moved.items()]
-        )
+        connection.execute(_SEEN_AT, [{"b_id": host, "b_at": at} for host, at in moved.items()])
     for n, item, host in fresh:
         outcomes[n] = SampleReceipt(
             batch_id=item.batch.batch_id, samples=len(item.batch.samples), stored=stored[host.id]
