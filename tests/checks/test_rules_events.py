@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from typing import List, Tuple
 
 import pytest
+from pydantic import TypeAdapter
 
 from checks.catalog import BY_ID
 from checks.evaluate import evaluate
@@ -22,6 +24,7 @@ from checks.facts import (
 )
 from checks.model import Category, CheckResult
 from checks.params import Layer, Resolver
+from checks.rules import history as history_rules
 from checks.text import LANGS, render
 from tests.checks.rule_table import (
     CFG,
@@ -357,6 +360,48 @@ def test_package_evidence_is_sorted_and_capped() -> None:
         5,
         2,
         5,
+    )
+
+
+PARSED_CHANGES = TypeAdapter(List[PackageChange]).validate_json(
+    json.dumps(
+        [  # as a collector parses them: pydantic's TzInfo, mixed offsets, ties, microseconds
+            {"time": "2026-11-20T09:00:00+08:00", "action": "upgrade", "name": "zlib"},
+            {"time": "2026-11-20T01:00:00Z", "action": "install", "name": "bash", "version": "2"},
+            {"time": "2026-11-19T20:00:00-05:00", "action": "remove", "name": "curl"},
+            {"time": "2026-11-20T01:00:00Z", "action": "install", "name": "bash", "version": "1"},
+            {"time": "2026-11-20T00:59:59.999999Z", "action": "upgrade", "name": "zsh"},
+            {"time": "2026-11-20T00:59:59.5+00:00", "action": "upgrade", "name": "apt"},
+        ]
+    ),
+    strict=True,
+)
+
+
+@pytest.mark.parametrize("in_core", [True, False], ids=["pydantic-core", "timestamp"])
+def test_package_changes_sort_by_instant_then_name_then_as_listed(
+    in_core: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The order `sorted(key=lambda c: (c.time.timestamp(), c.name))` gives, whether the epoch
+    seconds come from pydantic-core or (older pydantic, on agent hosts) from `timestamp()`."""
+    if not in_core:
+        monkeypatch.setattr(history_rules, "_SECONDS", None)
+    elif history_rules._SECONDS is None:
+        pytest.skip("this pydantic-core cannot give the epoch seconds (see _seconds_adapter)")
+    (r,) = run(Case("", "history.packages", {"packages": PARSED_CHANGES}, []))
+    expected = sorted(PARSED_CHANGES, key=lambda c: (c.time.timestamp(), c.name))
+    assert r.evidence == [
+        " ".join(filter(None, (c.time.isoformat(timespec="seconds"), c.action, c.name, c.version)))
+        for c in expected
+    ]
+    assert r.evidence[:3] == [
+        "2026-11-20T00:59:59+00:00 upgrade apt",
+        "2026-11-20T00:59:59+00:00 upgrade zsh",
+        "2026-11-20T01:00:00+00:00 install bash 2",
+    ]
+    assert (r.message.params["first"], r.message.params["last"]) == (
+        "2026-11-20T00:59:59+00:00",
+        "2026-11-20T09:00:00+08:00",
     )
 
 
