@@ -90,14 +90,18 @@ def _reduce(hours: Floats, values: Floats) -> tuple[Floats, Floats]:
 
 
 _NONE: Floats = np.zeros(0)
+_Axis = tuple[float, tuple[str, ...]]
+"""A chart's time axis: its span in hours and its five tick labels."""
 
 
 class _Canvas:
     """One figure of a chart kind, drawn again for every host: building axes, ticks and text
     objects was over half of a chart's time, updating their data costs little. On a percent
-    chart the y axis (0–100 %, its grid and labels) is the same for every host: it is drawn
-    once, kept as a background, and each host draws only what moves over it (the time axis,
-    the lines, the axes' edges, the peak and the legend) — a fifth of the chart's time saved."""
+    chart the y axis (0–100 %, its grid and labels) is the same for every host, and so is the
+    time axis for every host of a report (the same 24 h): both are drawn once, kept as a
+    background, and each host draws only what moves over it (the lines, the axes' edges, the
+    peak and the legend). Drawing the tick labels' text was most of what remained of a chart's
+    time; a host whose time axis differs (`_Axis`) has the background drawn again."""
 
     def __init__(self, percent: bool, lines: int) -> None:
         self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
@@ -124,12 +128,24 @@ class _Canvas:
             "", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize=6, color=PEAK_COLOUR
         )
         self.background: Optional[object] = None
+        self.axis: Optional[_Axis] = None
 
     def _moving(self) -> list[Artist]:
         """What a host changes, in the order a full draw paints it (by zorder)."""
         ax = self.ax
         legend = [ax.legend_] if ax.legend_ is not None else []
-        return [ax.xaxis, *self.lines, self.marker, *ax.spines.values(), self.label, *legend]
+        return [*self.lines, self.marker, *ax.spines.values(), self.label, *legend]
+
+    def _time_axis(self, axis: _Axis) -> None:
+        """The time axis of `axis`, set (and the background dropped) only where it changes:
+        new tick labels are new text objects to lay out."""
+        if axis == self.axis:
+            return
+        span, labels = axis
+        self.ax.set_xlim(0, span)
+        self.ax.set_xticks([span * k / 4 for k in range(5)], list(labels))
+        self.axis = axis
+        self.background = None
 
     def _draw(self) -> None:
         if not self.percent:
@@ -156,8 +172,7 @@ class _Canvas:
         peak_format: str,
     ) -> bytes:
         ax = self.ax
-        ax.set_xlim(0, span)
-        ax.set_xticks([span * k / 4 for k in range(5)], tick_labels)
+        self._time_axis((span, tuple(tick_labels)))
         for k, line in enumerate(self.lines):
             name, xs, ys = lines[k] if k < len(lines) else ("", _NONE, _NONE)
             line.set_data(xs, ys)

@@ -4,7 +4,7 @@ alone, and the kept background with the moving parts over it is what a full draw
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -20,7 +20,7 @@ END = datetime(2026, 9, 30, 16, 0, tzinfo=timezone.utc)
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def _samples(seed: int, mounts: tuple[str, ...]) -> Samples:
+def _samples(seed: int, mounts: tuple[str, ...], end: datetime = END) -> Samples:
     rows = [
         (
             s.at,
@@ -30,7 +30,7 @@ def _samples(seed: int, mounts: tuple[str, ...]) -> Samples:
             s.load1,
             json.dumps([m.model_dump() for m in s.mounts if m.mount in mounts]),
         )
-        for s in make_samples(END, step_minutes=5, seed=seed)
+        for s in make_samples(end, step_minutes=5, seed=seed)
     ]
     return Samples.from_rows(rows)
 
@@ -45,6 +45,22 @@ def test_a_chart_does_not_keep_the_host_drawn_before(monkeypatch: pytest.MonkeyP
     assert after.keys() == fresh.keys() and len(fresh) == 4
     for cid in fresh:
         assert after[cid] == fresh[cid], cid
+
+
+def test_a_host_with_another_day_gets_its_own_time_axis(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hosts of a report share a time axis, kept in the background: a host whose day ends
+    elsewhere (a period still running, a host gone silent) has the background drawn again."""
+    same_day, other_day = _samples(1, ("/",)), _samples(2, ("/",), END - timedelta(hours=7))
+    monkeypatch.setattr(charts, "_canvases", {})
+    charts.host_charts("a", same_day, TZ)
+    after = charts.host_charts("b", other_day, TZ)
+    again = charts.host_charts("a", same_day, TZ)
+    for host, samples, drawn in (("b", other_day, after), ("a", same_day, again)):
+        monkeypatch.setattr(charts, "_canvases", {})
+        fresh = charts.host_charts(host, samples, TZ)
+        assert drawn.keys() == fresh.keys() and len(fresh) == 4
+        for cid in fresh:
+            assert drawn[cid] == fresh[cid], cid
 
 
 @pytest.mark.parametrize("kind", ["cpu", "disk"])
