@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import io
 import logging
+import math
 import threading
 from collections.abc import Sequence
 from datetime import timedelta
@@ -45,6 +46,8 @@ KINDS = ("cpu", "memory", "load", "disk")
 PNG_LEVEL = 3
 """zlib level of the PNGs: as small as the default 6 within 2 % on these flat charts, at 60 % of
 its time (the PDF's copy is compressed again by WeasyPrint anyway)."""
+PERCENT_TOP = 105.0
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 PEAK_COLOUR = "#b00020"
 LINE_COLOUR = "#1f5f99"
 
@@ -90,18 +93,29 @@ def _reduce(hours: Floats, values: Floats) -> tuple[Floats, Floats]:
 
 
 _NONE: Floats = np.zeros(0)
-_Axis = tuple[float, tuple[str, ...]]
-"""A chart's time axis: its span in hours and its five tick labels."""
+_Scales = tuple[float, tuple[str, ...], float]
+"""A chart's axes: the time axis's span in hours and five tick labels, the y axis's top."""
+
+
+def _load_top(top: Optional[float]) -> float:
+    """The top of a load chart's y axis: a round number a quarter above the highest point (room
+    for the peak's label), so that hosts of similar load share one y axis."""
+    if not top or top <= 0:
+        return 1.0
+    wanted = top * 1.25
+    magnitude = 10.0 ** math.floor(math.log10(wanted))
+    return next(step * magnitude for step in NICE_STEPS if step * magnitude >= wanted)
 
 
 class _Canvas:
     """One figure of a chart kind, drawn again for every host: building axes, ticks and text
-    objects was over half of a chart's time, updating their data costs little. On a percent
-    chart the y axis (0–100 %, its grid and labels) is the same for every host, and so is the
-    time axis for every host of a report (the same 24 h): both are drawn once, kept as a
-    background, and each host draws only what moves over it (the lines, the axes' edges, the
-    peak and the legend). Drawing the tick labels' text was most of what remained of a chart's
-    time; a host whose time axis differs (`_Axis`) has the background drawn again."""
+    objects was over half of a chart's time, updating their data costs little. The axes are
+    the same for many hosts: the time axis for every host of a report (the same 24 h), the y
+    axis of a percent chart (0–100 %) for all, of a load chart for hosts of similar load
+    (`_load_top`). They are drawn once, kept as a background, and each host draws only what
+    moves over them (the lines, the axes' edges, the peak and the legend): drawing the tick
+    labels' text was most of a chart's time. A host whose axes differ from the previous one's
+    has the background drawn again."""
 
     def __init__(self, percent: bool, lines: int) -> None:
         self.fig = Figure(figsize=SIZE_INCHES, dpi=DPI)
@@ -109,7 +123,7 @@ class _Canvas:
         ax = self.ax = self.fig.add_axes((0.14, 0.17, 0.8, 0.77))
         self.percent = percent
         if percent:
-            ax.set_ylim(0, 105)
+            ax.set_ylim(0, PERCENT_TOP)
             ax.set_yticks([0, 25, 50, 75, 100], ["0%", "25%", "50%", "75%", "100%"])
         ax.tick_params(labelsize=6, length=2)
         # the axes have no labels: placed by hand, matplotlib does not measure every tick label
@@ -128,7 +142,7 @@ class _Canvas:
             "", (0, 0), xytext=(0, 0), textcoords="offset points", fontsize=6, color=PEAK_COLOUR
         )
         self.background: Optional[object] = None
-        self.axis: Optional[_Axis] = None
+        self.scales: Optional[_Scales] = None
 
     def _moving(self) -> list[Artist]:
         """What a host changes, in the order a full draw paints it (by zorder)."""
@@ -136,21 +150,20 @@ class _Canvas:
         legend = [ax.legend_] if ax.legend_ is not None else []
         return [*self.lines, self.marker, *ax.spines.values(), self.label, *legend]
 
-    def _time_axis(self, axis: _Axis) -> None:
-        """The time axis of `axis`, set (and the background dropped) only where it changes:
-        new tick labels are new text objects to lay out."""
-        if axis == self.axis:
+    def _scale(self, scales: _Scales) -> None:
+        """Set the axes (and drop the background) only where they change: new tick labels are
+        new text objects to lay out."""
+        if scales == self.scales:
             return
-        span, labels = axis
+        span, labels, top = scales
         self.ax.set_xlim(0, span)
         self.ax.set_xticks([span * k / 4 for k in range(5)], list(labels))
-        self.axis = axis
+        if not self.percent:
+            self.ax.set_ylim(0, top)
+        self.scales = scales
         self.background = None
 
     def _draw(self) -> None:
-        if not self.percent:
-            self.canvas.draw()
-            return
         if self.background is None:
             moving = self._moving()
             shown = [a.get_visible() for a in moving]
@@ -172,14 +185,12 @@ class _Canvas:
         peak_format: str,
     ) -> bytes:
         ax = self.ax
-        self._time_axis((span, tuple(tick_labels)))
+        top = max((float(ys.max()) for _, _, ys in lines if ys.size), default=None)
+        self._scale((span, tuple(tick_labels), PERCENT_TOP if self.percent else _load_top(top)))
         for k, line in enumerate(self.lines):
             name, xs, ys = lines[k] if k < len(lines) else ("", _NONE, _NONE)
             line.set_data(xs, ys)
             line.set_label(name)
-        top = max((float(ys.max()) for _, _, ys in lines if ys.size), default=None)
-        if not self.percent:
-            ax.set_ylim(0, top * 1.25 if top else 1.0)
         if len(lines) > 1:
             ax.legend(
                 handles=self.lines[: len(lines)],

@@ -63,11 +63,23 @@ def test_a_host_with_another_day_gets_its_own_time_axis(monkeypatch: pytest.Monk
             assert drawn[cid] == fresh[cid], cid
 
 
-@pytest.mark.parametrize("kind", ["cpu", "disk"])
+def test_load_charts_of_similar_load_share_a_round_y_axis() -> None:
+    assert charts._load_top(None) == charts._load_top(0.0) == 1.0
+    assert charts._load_top(1.9) == charts._load_top(1.7) == 2.5  # 1.25 × 1.9 = 2.375
+    assert charts._load_top(0.07) == pytest.approx(0.1)
+    assert charts._load_top(7.9) == 10.0 and charts._load_top(8.1) == 12.0
+    assert charts._load_top(100.0) == 150.0
+
+
+@pytest.mark.parametrize("kind", ["cpu", "disk", "load"])
 def test_background_and_moving_parts_paint_what_a_full_draw_paints(kind: str) -> None:
-    canvas = charts._Canvas(percent=True, lines=charts.MAX_MOUNTS if kind == "disk" else 1)
+    canvas = charts._Canvas(
+        percent=kind != "load", lines=charts.MAX_MOUNTS if kind == "disk" else 1
+    )
     hours = np.linspace(0, 23.9, 288)
     ys = 50 + 40 * np.sin(hours)
+    if kind == "load":
+        ys = ys / 40
     lines = [("/", hours, ys), ("/data", hours, ys / 2)] if kind == "disk" else [("", hours, ys)]
     labels = ["00:00", "06:00", "12:00", "18:00", "24:00"]
     canvas.png(23.9, labels, lines, "{:.1f}%")  # the background is kept from this first host
