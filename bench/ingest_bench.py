@@ -158,15 +158,23 @@ def start_collector(
 
 
 class Agent:
+    """One enrolled host's posts, timed as a live agent's are: from its enrollment on, runs a
+    second apart (so a bench's worth stays inside the collector's five minutes of clock skew)
+    and each sample batch holding the samples taken since the one before. (Until the fifth
+    round the times began at a fixed date: once the machine's clock passed it, every sample
+    batch landed before its host's enrollment and took the late-evidence path of
+    `collector.availability`, a query per host, on every batch.)"""
+
     def __init__(self, name: str, credential: str, template: bytes) -> None:
         self.name = name
         self.credential = credential
         self.template = template.replace(PLACEHOLDER_HOST.encode(), name.encode())
-        self.at = datetime(2026, 11, 20, tzinfo=timezone.utc)
+        self.at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
+        self.sampled_to = self.at
         self.runs = 0
 
     def next_run(self) -> bytes:
-        self.at += timedelta(minutes=1)
+        self.at += timedelta(seconds=1)
         body = self.template.replace(PLACEHOLDER_ID.encode(), str(uuid.uuid4()).encode())
         body = body.replace(
             PLACEHOLDER_TIME.encode(), self.at.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
@@ -174,9 +182,12 @@ class Agent:
         return gzip.compress(body, 1)
 
     def next_samples(self) -> bytes:
+        step = (self.at - self.sampled_to) / 5
+        times = [self.sampled_to + step * (k + 1) for k in range(5)]
+        self.sampled_to = self.at
         samples = [
             {
-                "at": (self.at - timedelta(seconds=12 * k)).isoformat(),
+                "at": at.isoformat(),
                 "cpu_percent": 12.5,
                 "load1": 0.4,
                 "load5": 0.3,
@@ -193,7 +204,7 @@ class Agent:
                     }
                 ],
             }
-            for k in range(5)
+            for at in times
         ]
         return gzip.compress(json.dumps({"samples": samples}).encode(), 1)
 
