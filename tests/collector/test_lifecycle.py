@@ -67,6 +67,38 @@ def test_new_persisting_resolved(app01: Host) -> None:
     assert new["state"] == "open" and new["opened_run"] == str(r4.run_id)
 
 
+def test_a_run_carries_what_persists_and_resolved_findings_keep_their_last_run(
+    app01: Host,
+) -> None:
+    r1 = make_run("app01", T0, cpu=99, memory=99)
+    r2 = make_run("app01", T0 + H, cpu=99, memory=10)  # CPU persists, memory resolves
+    r3 = make_run("app01", T0 + 2 * H, cpu=90, memory=10)  # CPU changes severity
+    app01.post(r1)
+    app01.post(r2)
+    [cpu] = app01.findings("cpu.usage")
+    [memory] = app01.findings("memory.usage")
+    assert (cpu["state"], cpu["last_run"], cpu["last_seen"]) == (
+        "open",
+        str(r2.run_id),
+        r2.created_at.isoformat().replace("+00:00", "Z"),
+    )
+    assert (memory["state"], memory["resolved_run"], memory["last_run"], memory["last_seen"]) == (
+        "resolved",
+        str(r2.run_id),
+        str(r1.run_id),
+        r1.created_at.isoformat().replace("+00:00", "Z"),
+    )
+    app01.post(r3)
+    [cpu] = app01.findings("cpu.usage")
+    [memory] = app01.findings("memory.usage")
+    assert (cpu["severity"], cpu["last_run"]) == ("warning", str(r3.run_id))
+    assert memory["last_run"] == str(r1.run_id)  # a later run does not touch it
+    unknown = app01.findings("disk.usage")  # no filesystems: carried as unknown by every run
+    assert [(f["state"], f["opened_run"], f["last_run"]) for f in unknown] == [
+        ("open", str(r1.run_id), str(r3.run_id))
+    ]
+
+
 def test_unknown_is_a_finding_and_absence_resolves(app01: Host) -> None:
     app01.post(make_run("app01", T0, cpu=None))
     [f] = app01.findings("cpu.usage")
