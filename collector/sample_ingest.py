@@ -9,6 +9,7 @@ thread waiting on each). Here a batch of them takes about as many statements as 
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Sequence
@@ -16,8 +17,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional, Union, cast
 
-from sqlalchemy import Table, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, bindparam, insert, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -179,23 +180,41 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
 def _insert_samples(
     session: Session, work: Sequence[tuple[SamplesIn, _LockedHost]]
 ) -> Counter[str]:
-    """All samples of the batch in one INSERT … ON CONFLICT DO NOTHING: new rows per host."""
-    rows: list[dict[str, Any]] = [
+    """All samples of the batch in one INSERT … ON CONFLICT DO NOTHING: new rows per host.
+
+    On PostgreSQL the rows go as one JSON parameter (`_PG_INSERT_SAMPLES`): as VALUES rows,
+    psycopg parsed the statement's ~4,500 placeholders in Python at every batch, 7–10 ms for
+    64 hosts' samples, more than the rest of storing them."""
+    samples = [(host.id, s) for item, host in work for s in item.batch.samples]
+    if not samples:
+        return Counter()
+    connection = session.connection()
+    if connection.dialect.name == "postgresql":
+        rows = json.dumps([{**s.model_dump(mode="json"), "host_id": host} for host, s in samples])
+        return Counter(connection.execute(_PG_INSERT_SAMPLES, {"rows": rows}).scalars())
+    values: list[dict[str, Any]] = [
         {
             **s.model_dump(exclude={"mounts"}),
             "mounts": [m.model_dump() for m in s.mounts],
-            "host_id": host.id,
+            "host_id": host,
         }
-        for item, host in work
-        for s in item.batch.samples
+        for host, s in samples
     ]
-    if not rows:
-        return Counter()
-    connection = session.connection()
-    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
     stmt = (
-        dialect.insert(SampleRow)
+        sqlite.insert(SampleRow)
         .on_conflict_do_nothing(index_elements=["host_id", "at"])
         .returning(SampleRow.host_id)
     )
-    return Counter(connection.execute(stmt, rows).scalars())
+    return Counter(connection.execute(stmt, values).scalars())
+
+
+_SAMPLES = cast(Table, SampleRow.__table__)
+_COLUMNS = ", ".join(f'"{c.name}"' for c in _SAMPLES.columns if c.name != "id")
+_PG_INSERT_SAMPLES = text(
+    f"INSERT INTO samples ({_COLUMNS}) SELECT {_COLUMNS} "
+    "FROM json_populate_recordset(NULL::samples, CAST(:rows AS json)) "
+    "ON CONFLICT (host_id, at) DO NOTHING RETURNING host_id"
+)
+"""Each sample's fields by name (a JSON object per row: times as ISO text with their offset,
+floats in their shortest exact form, mounts as the JSON the column holds); `id` from its
+sequence."""

@@ -8,6 +8,7 @@ async writers (`group_commit.run_writer`, `sample_writer`) that POST /runs and /
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -237,6 +238,67 @@ def test_sample_batches_of_several_hosts_in_one_transaction(fx: Fixture, db: Dat
     assert last_seen[a] is not None and last_seen[a].replace(tzinfo=None) == (T0 + 41 * m).replace(
         tzinfo=None
     )
+
+
+def test_stored_samples_read_back_as_posted(fx: Fixture, db: Database) -> None:
+    """Every field, whatever path the rows take to the database: offsets and microseconds,
+    floats that need all 17 digits, absent readings, a count past 32 bits, the mounts."""
+    fx.contract("C-1")
+    a, a_cred = _enrolled_at_t0(fx, db, "a")
+    posted = SampleBatch.model_validate_json(
+        json.dumps(
+            {
+                "samples": [
+                    {
+                        "at": "2026-11-20T08:00:00.123456+08:00",
+                        "cpu_percent": 0.1 + 0.2,
+                        "load1": 1e-300,
+                        "load5": 123456789.12345678,
+                        "load15": 0,
+                        "memory_percent": 99.99999999999999,
+                        "swap_percent": 5e-324,
+                        "disk_read_bytes_per_s": 1.7976931348623157e308,
+                        "processes": 2**40,
+                        "mounts": [
+                            {
+                                "mount": "/数据",
+                                "used_percent": 1 / 3,
+                                "used_bytes": 2**62,
+                                "total_bytes": 2**63 - 1,
+                            },
+                            {
+                                "mount": '/a "b"',
+                                "used_percent": 0,
+                                "used_bytes": 0,
+                                "total_bytes": 1,
+                            },
+                        ],
+                    },
+                    {
+                        "at": "2026-11-20T00:00:01Z",
+                        "cpu_percent": 1,
+                        "load1": 0,
+                        "load5": 0,
+                        "load15": 0,
+                        "memory_percent": 0,
+                        "swap_percent": 0,
+                    },
+                ]
+            }
+        ),
+        strict=True,
+    )
+    (receipt,) = store_sample_batches(db, [SamplesIn(a, a_cred, posted)], default_silence=30)
+    assert isinstance(receipt, SampleReceipt) and receipt.stored == 2
+    with db.read() as session:
+        rows = session.scalars(select(SampleRow).order_by(SampleRow.at)).all()
+    fields = [f for f in Sample.model_fields if f not in ("at", "mounts")]
+    expected = sorted(posted.samples, key=lambda s: s.at)
+    assert [r.at for r in rows] == [s.at for s in expected]
+    assert [r.host_id for r in rows] == [a, a]
+    for row, sample in zip(rows, expected):
+        assert {f: getattr(row, f) for f in fields} == {f: getattr(sample, f) for f in fields}
+        assert row.mounts == [m.model_dump() for m in sample.mounts]
 
 
 def test_one_batch_id_for_two_hosts_in_one_transaction(fx: Fixture, db: Database) -> None:
