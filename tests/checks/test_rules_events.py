@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timedelta
 from typing import List, Tuple
 
@@ -378,16 +379,15 @@ PARSED_CHANGES = TypeAdapter(List[PackageChange]).validate_json(
 )
 
 
-@pytest.mark.parametrize("in_core", [True, False], ids=["pydantic-core", "timestamp"])
+@pytest.mark.parametrize("in_core", [True, False], ids=["pydantic-core", "datetime"])
 def test_package_changes_sort_by_instant_then_name_then_as_listed(
     in_core: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The order `sorted(key=lambda c: (c.time.timestamp(), c.name))` gives, whether the epoch
     seconds come from pydantic-core or (older pydantic, on agent hosts) from `timestamp()`."""
-    if not in_core:
+    if not in_core:  # else whichever the installed pydantic-core can give
         monkeypatch.setattr(history_rules, "_SECONDS", None)
-    elif history_rules._SECONDS is None:
-        pytest.skip("this pydantic-core cannot give the epoch seconds (see _seconds_adapter)")
+        monkeypatch.setattr(history_rules, "_PARSED_TZ", None)
     (r,) = run(Case("", "history.packages", {"packages": PARSED_CHANGES}, []))
     expected = sorted(PARSED_CHANGES, key=lambda c: (c.time.timestamp(), c.name))
     assert r.evidence == [
@@ -403,6 +403,27 @@ def test_package_changes_sort_by_instant_then_name_then_as_listed(
         "2026-11-20T00:59:59+00:00",
         "2026-11-20T09:00:00+08:00",
     )
+
+
+def test_package_times_from_pydantic_core_are_what_datetime_gives() -> None:
+    """Epoch seconds and ISO text of parsed times, across the calendar, offsets and fractions,
+    wherever the installed pydantic-core gives them (see _seconds_adapter, _parsed_tz)."""
+    if history_rules._SECONDS is None and history_rules._PARSED_TZ is None:
+        pytest.skip("this pydantic-core gives neither")
+    rnd = random.Random(3)
+    texts = []
+    for _ in range(3000):
+        at = datetime(rnd.randint(2, 9998), rnd.randint(1, 12), rnd.randint(1, 28))
+        at += timedelta(seconds=rnd.randint(0, 86399), microseconds=rnd.choice([0, 500000, 1]))
+        offset = rnd.choice([0, 0, 480, -330, rnd.randint(-1439, 1439)])
+        sign = "-" if offset < 0 else "+"
+        zone = "Z" if offset == 0 else f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
+        texts.append(at.isoformat() + zone)
+    times = TypeAdapter(List[datetime]).validate_json(json.dumps(texts))
+    if history_rules._SECONDS is not None:
+        assert history_rules._epoch_seconds(times) == [t.timestamp() for t in times]
+    if history_rules._PARSED_TZ is not None:
+        assert history_rules._to_seconds(times) == [t.isoformat(timespec="seconds") for t in times]
 
 
 def test_reboot_evidence_includes_the_shutdown_before_it() -> None:
