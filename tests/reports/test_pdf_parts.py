@@ -233,13 +233,20 @@ def _sleep() -> None:
     time.sleep(20)
 
 
-def _busy_worker() -> psutil.Process:
-    """The spawned worker of this process that has forked a child for its task."""
+def _busy_worker(workers: render.Workers) -> tuple[psutil.Process, psutil.Process]:
+    """The worker of `workers` that has forked a child for its task, and that child (a fork:
+    the worker's command line). Only these: another test's workers may still be ending, and a
+    worker warming up may run a short-lived program of its own (matplotlib's `fc-list`)."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        for child in psutil.Process().children():
-            if "spawn_main" in " ".join(child.cmdline()) and child.children():
-                return child
+        for pid in list(workers.pool._processes or {}):
+            try:
+                worker = psutil.Process(pid)
+                forked = [c for c in worker.children() if c.cmdline() == worker.cmdline()]
+            except psutil.NoSuchProcess:
+                continue
+            if forked:
+                return worker, forked[0]
         time.sleep(0.1)
     raise AssertionError("no worker started the task")
 
@@ -249,9 +256,9 @@ def test_a_worker_that_dies_fails_the_build_instead_of_hanging_it() -> None:
     hears of it instead of waiting for an answer that never comes."""
     with render.Workers(1) as workers:
         schedule = render._Schedule(workers, [render._Task(("slow",), _sleep, ())])
-        worker = _busy_worker()
-        for process in [*worker.children(recursive=True), worker]:
-            process.kill()
+        worker, task = _busy_worker(workers)
+        task.kill()
+        worker.kill()
         with pytest.raises(BrokenProcessPool):
             schedule.get(("slow",))
 
