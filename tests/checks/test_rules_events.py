@@ -387,7 +387,6 @@ def test_package_changes_sort_by_instant_then_name_then_as_listed(
     seconds come from pydantic-core or (older pydantic, on agent hosts) from `timestamp()`."""
     if not in_core:  # else whichever the installed pydantic-core can give
         monkeypatch.setattr(history_rules, "_SECONDS", None)
-        monkeypatch.setattr(history_rules, "_PARSED_TZ", None)
     (r,) = run(Case("", "history.packages", {"packages": PARSED_CHANGES}, []))
     expected = sorted(PARSED_CHANGES, key=lambda c: (c.time.timestamp(), c.name))
     assert r.evidence == [
@@ -406,10 +405,10 @@ def test_package_changes_sort_by_instant_then_name_then_as_listed(
 
 
 def test_package_times_from_pydantic_core_are_what_datetime_gives() -> None:
-    """Epoch seconds and ISO text of parsed times, across the calendar, offsets and fractions,
-    wherever the installed pydantic-core gives them (see _seconds_adapter, _parsed_tz)."""
-    if history_rules._SECONDS is None and history_rules._PARSED_TZ is None:
-        pytest.skip("this pydantic-core gives neither")
+    """Epoch seconds of parsed times, across the calendar, offsets and fractions, wherever the
+    installed pydantic-core gives them (see _seconds_adapter)."""
+    if history_rules._SECONDS is None:
+        pytest.skip("this pydantic-core cannot give the epoch seconds")
     rnd = random.Random(3)
     texts = []
     for _ in range(3000):
@@ -420,10 +419,7 @@ def test_package_times_from_pydantic_core_are_what_datetime_gives() -> None:
         zone = "Z" if offset == 0 else f"{sign}{abs(offset) // 60:02d}:{abs(offset) % 60:02d}"
         texts.append(at.isoformat() + zone)
     times = TypeAdapter(List[datetime]).validate_json(json.dumps(texts))
-    if history_rules._SECONDS is not None:
-        assert history_rules._epoch_seconds(times) == [t.timestamp() for t in times]
-    if history_rules._PARSED_TZ is not None:
-        assert history_rules._to_seconds(times) == [t.isoformat(timespec="seconds") for t in times]
+    assert history_rules._epoch_seconds(times) == [t.timestamp() for t in times]
 
 
 def test_reboot_evidence_includes_the_shutdown_before_it() -> None:
