@@ -9,12 +9,17 @@ scheduler would, through the builder's own path: 2 workers (`render.Workers`) st
 import while this process loads from the database; `render.produce` then assembles both
 languages here while the workers draw the charts (once for both languages) and lay out the
 report in parts of at most 34 hosts, each part of each language a task in a child a worker
-forks, and each language's page numbers and join once its parts are in. Peak RSS is reported
-for the parent, for the largest process below it (`RUSAGE_CHILDREN`), for every worker and the
-largest child it forked (VmHWM read every 250 ms), their sum (the parent and the two largest
-workers with their children: the pool has two workers), and the most the whole build held at
-one moment (RSS and PSS summed over processes).
-CPU seconds of the parent and of all processes below it tell a busy machine from a slow build.
+forks, and each language's page numbers and join once its parts are in. The workers are forked
+by multiprocessing's fork server (a child of the timed process, which imports matplotlib and
+WeasyPrint once and stays until the timed process ends), so the processes of a build form a tree:
+the fork server, the workers below it, the child each worker forks per task. Peak RSS is
+reported for the parent, for the largest process below it (VmHWM, read every 100 ms: exact but
+for what a process grows in its last 100 ms), for every process with the largest child it forked,
+their sum (the parent, the fork server and the two workers with their largest children: the
+pool has two workers), and the most the whole build held at one moment (RSS and PSS summed over
+processes). CPU seconds of the parent and of all processes below it (/proc/PID/stat of the fork
+server: its own time and its reaped children's, who include theirs) tell a busy machine from a
+slow build.
 The anchor, measured in the same run on the same HTML: Chromium's headless --print-to-pdf; for
 both PDFs the bench also reports the fonts (pdffonts: embedded, Type 3, a named CJK font) and
 whether page 2 carries the running header and "第 2 页 / 共 N 页".
@@ -132,9 +137,10 @@ def _children(pid: int | str) -> list[int]:
 
 
 class Watch(threading.Thread):
-    """Every 250 ms: the peak RSS so far (VmHWM, exact for a process read before it ends) of
-    each process below this one (pool workers, the children they fork for report parts) and
-    the RSS of them all with this one at that moment; every 2 s their PSS together. On two
+    """Every 100 ms: the peak RSS so far (VmHWM, exact for a process read before it ends) of
+    each process below this one (the fork server, the pool workers, the children they fork for
+    report parts) and the RSS of them all with this one at that moment; every 2 s their PSS
+    together. On two
     cores a costlier watch shows in the build's time: processes are found through /proc/*/task/
     */children rather than by walking every process, and PSS (~3 ms per 300 MB process) is read
     less often."""
@@ -149,7 +155,7 @@ class Watch(threading.Thread):
 
     def run(self) -> None:
         tick = 0
-        while not self.done.wait(0.25):
+        while not self.done.wait(0.1):
             tick += 1
             total = _status("self").get("VmRSS", 0)
             pids = []
@@ -163,21 +169,44 @@ class Watch(threading.Thread):
                 pids.append(pid)
                 below += [(pid, child) for child in _children(pid)]
             self.together = max(self.together, total)
-            if tick % 8 == 0:
+            if tick % 20 == 0:
                 pss = _pss("self") + sum(_pss(pid) for pid in pids)
                 self.together_pss = max(self.together_pss, pss)
 
-    def workers(self) -> list[tuple[int, int]]:
-        """(peak, largest peak of its own children) of each direct child, in MB."""
+    def processes(self) -> list[tuple[int, int, int]]:
+        """(depth, peak, largest peak of its own children) of each process below this one that
+        is not a task's child (depth 1: the resource tracker and the fork server, depth 2: the
+        pool workers), in MB, in the order they started."""
         mine = os.getpid()
+
+        def depth(pid: int) -> int:
+            return 1 if self.parent[pid] == mine else 1 + depth(self.parent[pid])
+
         return [
             (
+                depth(pid),
                 self.peaks[pid] >> 20,
                 max((v for c, v in self.peaks.items() if self.parent[c] == pid), default=0) >> 20,
             )
             for pid in sorted(self.peaks)
-            if self.parent[pid] == mine
+            if depth(pid) <= 2
         ]
+
+
+def _cpu_below() -> float:
+    """CPU seconds of every process below this one: those it reaped (RUSAGE_CHILDREN) and, for
+    those still running (the fork server, the resource tracker), their own time and that of
+    the children they reaped, which includes their children's in turn."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    seconds = usage.ru_utime + usage.ru_stime
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in _children("self"):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        seconds += sum(int(f) for f in fields[11:15]) / tick  # utime stime cutime cstime
+    return seconds
 
 
 def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, Any]:
@@ -216,27 +245,30 @@ def measure(db_path: Path, contract_path: Path, out: Path) -> dict[str, Any]:
     watch.join()
     parent = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     figures["peak_rss_parent_mb"] = parent
-    # the largest of the worker processes (chart and render workers): ru_maxrss of children
-    figures["peak_rss_worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    # every child, in the order they started (pids grow): multiprocessing's resource tracker
-    # and the 2 workers; "+N": the largest process that child started (a worker forks one per
-    # task, one at a time; a library's helper, counted before its exec, can show here too)
-    workers = watch.workers()
+    tree = watch.processes()
+    figures["peak_rss_worker_mb"] = max(watch.peaks.values(), default=0) / 2**20
+    # depth 1 (the resource tracker, the fork server), then the workers: "+N" is the largest
+    # process that one started (a worker forks one per task, one at a time; a library's helper,
+    # counted before its exec, can show here too)
     figures["peak_rss_children_mb"] = " ".join(
-        f"{peak}+{forked}" if forked else str(peak) for peak, forked in workers
+        f"{peak}+{forked}" if forked and level == 2 else str(peak) for level, peak, forked in tree
     )
     # at most two pool workers are alive at once, each with at most one forked child: the
-    # parent's peak and the two largest workers' (with their children's), an upper bound of
-    # what the build holds at one time
-    figures["peak_rss_sum_mb"] = parent + sum(sorted(sum(w) for w in workers)[-2:])
+    # parent's peak, the fork server's and the two largest workers' (with their children's), an
+    # upper bound of what the build holds at one time
+    figures["peak_rss_sum_mb"] = (
+        parent
+        + sum(peak for level, peak, _ in tree if level == 1)
+        + sum(sorted(peak + forked for level, peak, forked in tree if level == 2)[-2:])
+    )
     # the most the build held at one moment: RSS counts the pages a forked child still shares
     # with its worker twice, PSS (sampled less often) by their share
     figures["rss_together_max_mb"] = watch.together / 2**20
     figures["pss_together_max_mb"] = watch.together_pss / 2**20
     # CPU seconds: against the wall clock they tell a busy machine from a slow build
-    for who, kind in (("parent", resource.RUSAGE_SELF), ("children", resource.RUSAGE_CHILDREN)):
-        usage = resource.getrusage(kind)
-        figures[f"cpu_{who}_s"] = usage.ru_utime + usage.ru_stime
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    figures["cpu_parent_s"] = usage.ru_utime + usage.ru_stime
+    figures["cpu_children_s"] = _cpu_below()
     return figures
 
 

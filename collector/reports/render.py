@@ -11,7 +11,7 @@ the footer (`@page` margin boxes; `font-family` is set on `html` so they inherit
 A report of more than HOSTS_PER_PART hosts is laid out in parts, each in a child process of its
 own, so that no process holds the layout of all its pages at once; the parts' PDFs are joined by
 `pdfjoin`. With `Workers` (`produce`), the charts of each part and each part of each language
-are tasks of their own, spread over two spawned processes as their inputs come in.
+are tasks of their own, spread over two worker processes as their inputs come in.
 """
 
 from __future__ import annotations
@@ -56,8 +56,9 @@ T = TypeVar("T")
 TEMPLATES = Path(__file__).with_name("templates")
 POOL_WORKERS = 2
 POOL_MIN_HOSTS = 10
-"""Smaller reports are drawn and rendered in the calling process: a spawned worker first spends
-about a second importing matplotlib and WeasyPrint, more than a few hosts take to draw."""
+"""Smaller reports are drawn and rendered in the calling process: the first workers of a process
+wait about a second and a half for the fork server to import matplotlib and WeasyPrint, more
+than a few hosts take to draw."""
 GC_THRESHOLD_RENDER = 50_000
 """Allocations between young-generation collections while WeasyPrint renders (default 700)."""
 HOSTS_PER_PART = 34
@@ -175,12 +176,16 @@ def _chart_batches(
 
 
 class Workers:
-    """The processes a report is drawn and laid out in, spawned (not forked: the collector runs
-    threads — uvicorn, the scheduler — that a fork would copy mid-flight). Enter it before
-    reading the database: each worker spends a second or more importing matplotlib and
-    WeasyPrint (`_warm_up`), which then overlaps the load instead of following it. A worker
-    runs every task in a child it forks (`in_child`), so what a task builds leaves with the
-    child and the worker stays as it started, for the next task and the next fork.
+    """The processes a report is drawn and laid out in, forked by multiprocessing's fork server
+    (not forked from this process: the collector runs threads — uvicorn, the scheduler — that a
+    fork would copy mid-flight). The fork server is a fresh interpreter that imports matplotlib,
+    WeasyPrint and the report modules once (`PRELOAD`) and forks every worker from that state,
+    so two workers cost one import (~1.5 s of CPU, against one a worker when each was spawned),
+    the caller's load has a core to itself meanwhile, and in a long-running collector only the
+    first build of the process pays for it: the server stays for the next. Enter it before
+    reading the database. A worker runs every task in a child it forks (`in_child`), so what a
+    task builds leaves with the child and the worker stays as it started, for the next task and
+    the next fork.
 
     A `ProcessPoolExecutor`, not a `multiprocessing.Pool`: should a worker die (the OOM killer,
     a signal), the pool quietly starts another and the task it held never answers, so a build
@@ -189,17 +194,32 @@ class Workers:
 
     def __init__(self, count: int = POOL_WORKERS) -> None:
         self.count = count
-        self.pool = ProcessPoolExecutor(
-            count, mp_context=multiprocessing.get_context("spawn"), initializer=_warm_up
-        )
-        for _ in range(count):  # start them now, to import while the caller reads the database
-            self.pool.submit(int)
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(PRELOAD)
+        self.pool = ProcessPoolExecutor(count, mp_context=context, initializer=_warm_up)
+        # Starting a worker waits until the fork server has imported PRELOAD: start them from a
+        # thread, so that the caller reads the database meanwhile.
+        self._starting = threading.Thread(target=self._start, name="report-workers", daemon=True)
+        self._starting.start()
+
+    def _start(self) -> None:
+        try:
+            for _ in range(self.count):
+                self.pool.submit(int)
+        except RuntimeError:  # shut down before the workers were up: the build has ended
+            pass
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self._starting.join()
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+PRELOAD = ["__main__", "pypdf", "weasyprint", "collector.reports.charts", __name__]
+"""What the fork server imports before it forks the first worker ("__main__": the program's
+own module, which every child of multiprocessing imports otherwise)."""
 
 
 def workers_for(hosts: int) -> AbstractContextManager[Optional[Workers]]:
@@ -209,8 +229,9 @@ def workers_for(hosts: int) -> AbstractContextManager[Optional[Workers]]:
 
 
 def _warm_up() -> None:
-    """What every task needs, done once per worker before its first task: imports, the chart
-    figures and font, the compiled templates; the children it forks inherit them. A failure is
+    """What every task needs, done once per worker before its first task: the imports (already
+    done by the fork server, unless it could not), the chart figures and font, the compiled
+    templates; the children it forks inherit them. A failure is
     only logged: the first task meets it again and fails the build with it, where an error
     raised here would have the pool start new workers for ever."""
     try:
@@ -350,7 +371,7 @@ def produce(
     HTML and PDF rendered per language.
 
     With `pool`, or `workers` (default: POOL_WORKERS for a report of POOL_MIN_HOSTS hosts or
-    more), the charts and the PDFs are made in spawned processes, so the memory of matplotlib
+    more), the charts and the PDFs are made in worker processes, so the memory of matplotlib
     and of WeasyPrint's layouts (~4 MB a page) returns to the system instead of staying with
     the collector that built the report. `timings` receives seconds per stage; with workers
     the stages overlap: `charts_s` counts from the start to the last chart, `render_s` from

@@ -229,6 +229,18 @@ def test_a_task_runs_once_its_inputs_are_in_and_its_error_is_raised_here() -> No
             failing.get(("fails",))
 
 
+def test_workers_come_from_a_fork_server_that_stays_for_the_next_build() -> None:
+    """Forked, not spawned: the fork server has WeasyPrint (and Pango with it) loaded before it
+    forks a worker, and a later build's workers come from the same server."""
+    with render.Workers(1) as first:
+        server = first.pool.submit(os.getppid).result()
+    with render.Workers(1) as second:
+        assert second.pool.submit(os.getppid).result() == server
+    assert server != os.getpid()
+    assert "forkserver" in " ".join(psutil.Process(server).cmdline())
+    assert "libpango" in Path(f"/proc/{server}/maps").read_text()
+
+
 def _sleep() -> None:
     time.sleep(20)
 
