@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import random
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import List, Tuple
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pytest
 from pydantic import TypeAdapter
@@ -420,6 +421,41 @@ def test_package_times_from_pydantic_core_are_what_datetime_gives() -> None:
         texts.append(at.isoformat() + zone)
     times = TypeAdapter(List[datetime]).validate_json(json.dumps(texts))
     assert history_rules._epoch_seconds(times) == [t.timestamp() for t in times]
+
+
+def test_package_time_texts_are_each_times_own() -> None:
+    """`_second_texts` formats each distinct time once: whatever shares its key must share its
+    text — one instant at two offsets, one second with different microseconds, microseconds
+    whose epoch seconds round together in year 9999, and a zone's skipped hour (02:30 that
+    does not exist and 03:30 are one instant with two offsets)."""
+    texts = [
+        "2026-11-20T01:00:00Z",
+        "2026-11-20T09:00:00+08:00",
+        "2026-11-20T01:00:00Z",
+        "2026-11-20T01:00:00.999999Z",
+        "2026-11-20T01:00:00.000001Z",
+        "9999-12-31T23:59:59.999998Z",
+        "9999-12-31T23:59:59.999999Z",
+        "9999-12-31T23:59:58.999999Z",
+    ]
+    times = TypeAdapter(List[datetime]).validate_json(json.dumps(texts))
+    try:
+        new_york = ZoneInfo("America/New_York")
+    except ZoneInfoNotFoundError:  # no time zone database here: the fixed offsets still count
+        new_york = None
+    if new_york is not None:
+        times += [datetime(2026, 3, 8, h, 30, tzinfo=new_york) for h in (2, 3)]
+        assert times[-2].timestamp() == times[-1].timestamp()
+    timed = [(t.timestamp(), t) for t in times]
+    assert history_rules._second_texts(timed) == [history_rules._to_second(t) for t in times]
+    rnd = random.Random(5)
+    timed = []
+    for _ in range(2000):
+        t = datetime(rnd.choice([1, 2026, 9999]), rnd.randint(1, 12), rnd.randint(1, 28))
+        t += timedelta(seconds=rnd.randint(0, 59), microseconds=rnd.choice([0, 1, 999999]))
+        t = t.replace(tzinfo=timezone(timedelta(minutes=rnd.choice([0, 480, -330]))))
+        timed.append((t.timestamp(), t))
+    assert history_rules._second_texts(timed) == [history_rules._to_second(t) for _, t in timed]
 
 
 def test_reboot_evidence_includes_the_shutdown_before_it() -> None:
