@@ -6,6 +6,11 @@ which no part can know on its own), and the outline is rebuilt from the parts' b
 the report had been laid out whole: a part that starts inside section 3 hangs its host sections
 under the "3" of an earlier part. The report has no internal links, so pages carry over as they
 are.
+
+pikepdf (qpdf) does the joining: it copies pages without parsing their content, and lays a page
+number sheet over a page as a form XObject the page calls after its own content. pypdf's
+`merge_page` parsed and rewrote every content stream: the join of a 96-page report took 0.6–0.8
+s of CPU there and 0.22–0.25 s here, and the file is 3 % smaller (object streams).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from io import BytesIO
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pypdf.generic import IndirectObject
+    from pikepdf import OutlineItem, Page
 
 PT_PER_PX = 0.75
 """PDF points per CSS pixel (72 / 96), as WeasyPrint converts."""
@@ -43,38 +48,67 @@ class Piece:
 
 
 def join(pieces: Sequence[Piece], numbers: bytes) -> bytes:
-    from pypdf import PdfReader, PdfWriter  # only a report in parts needs it
-    from pypdf.generic import Fit, NameObject
+    import pikepdf  # only a report in parts needs it
 
-    readers = [PdfReader(BytesIO(piece.pdf)) for piece in pieces]
-    writer = PdfWriter()
-    for reader in readers:
-        writer.append(reader, import_outline=False)
-    sheets = PdfReader(BytesIO(numbers)).pages
-    if len(sheets) != len(writer.pages):
-        raise ValueError(f"{len(sheets)} page numbers for {len(writer.pages)} report pages")
-    for page, sheet in zip(writer.pages, sheets):
-        page.merge_page(sheet)
-        # merge_page leaves the merged content uncompressed (20 hosts in 5 parts: 1.2 MB more)
-        page.compress_content_streams()
-    parents: list[tuple[int, IndirectObject]] = []
+    parts = [pikepdf.open(BytesIO(piece.pdf)) for piece in pieces]
+    out = pikepdf.new()
+    for part in parts:
+        out.pages.extend(part.pages)
+    sheets = pikepdf.open(BytesIO(numbers)).pages
+    if len(sheets) != len(out.pages):
+        raise ValueError(f"{len(sheets)} page numbers for {len(out.pages)} report pages")
+    for number, (page, sheet) in enumerate(zip(out.pages, sheets), 1):
+        _overlay(page, sheet, number)
+    parents: list[tuple[int, OutlineItem]] = []
     offsets = [sum(p.pages for p in pieces[:k]) for k in range(len(pieces))]
-    for offset, mark in ((o, m) for o, piece in zip(offsets, pieces) for m in piece.marks):
-        while parents and parents[-1][0] >= mark.level:
-            parents.pop()
-        item = writer.add_outline_item(
-            title=mark.label,
-            page_number=offset + mark.page,
-            parent=parents[-1][1] if parents else None,
-            fit=Fit.xyz(mark.x, mark.y, 0),
-            is_open=mark.state != "closed",
-        )
-        parents.append((mark.level, item))
-    if readers[0].metadata:  # title and producer, the same in every part
-        writer.add_metadata(dict(readers[0].metadata))
-    lang = readers[0].root_object.get("/Lang")
-    if lang is not None:
-        writer.root_object[NameObject("/Lang")] = lang
-    out = BytesIO()
-    writer.write(out)
-    return out.getvalue()
+    with out.open_outline() as outline:
+        for offset, mark in ((o, m) for o, piece in zip(offsets, pieces) for m in piece.marks):
+            while parents and parents[-1][0] >= mark.level:
+                parents.pop()
+            item = pikepdf.OutlineItem(
+                mark.label,
+                offset + mark.page,
+                pikepdf.PageLocation.XYZ,
+                left=mark.x,
+                top=mark.y,
+                zoom=0,
+            )
+            item.is_closed = mark.state == "closed"
+            (parents[-1][1].children if parents else outline.root).append(item)
+            parents.append((mark.level, item))
+    first = parts[0]
+    for key, value in first.docinfo.items():  # title and producer, the same in every part
+        out.docinfo[key] = value
+    if "/Lang" in first.Root:
+        out.Root.Lang = first.Root.Lang
+    buffer = BytesIO()
+    out.save(
+        buffer,
+        min_version=first.pdf_version,
+        compress_streams=True,
+        object_stream_mode=pikepdf.ObjectStreamMode.generate,
+        deterministic_id=True,  # the same report, the same bytes
+    )
+    return buffer.getvalue()
+
+
+def _overlay(page: Page, sheet: Page, number: int) -> None:
+    """`sheet` drawn over `page`, as pikepdf's `Page.add_overlay` does it, but named after the
+    page number where that one draws a random name: the same report makes the same bytes. (The
+    pages of a part share one resource dictionary, so each page's sheet needs a name of its
+    own.)"""
+    from pikepdf import Name, Rectangle
+
+    form = sheet.as_form_xobject()
+    name = page.add_resource(form, Name.XObject, Name(f"/PageNumber{number}"))
+    placed = page.calc_form_xobject_placement(
+        form,
+        name,
+        Rectangle(page.trimbox),
+        invert_transformations=True,
+        allow_shrink=True,
+        allow_expand=True,
+    )
+    page.contents_add(b"q\n", prepend=True)
+    page.contents_add(b"Q\n" + placed, prepend=False)
+    page.contents_coalesce()

@@ -217,7 +217,7 @@ class Workers:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-PRELOAD = ["__main__", "pypdf", "weasyprint", "collector.reports.charts", __name__]
+PRELOAD = ["__main__", "pikepdf", "weasyprint", "collector.reports.charts", __name__]
 """What the fork server imports before it forks the first worker ("__main__": the program's
 own module, which every child of multiprocessing imports otherwise)."""
 
@@ -235,7 +235,7 @@ def _warm_up() -> None:
     only logged: the first task meets it again and fails the build with it, where an error
     raised here would have the pool start new workers for ever."""
     try:
-        import pypdf  # noqa: F401  # joining the parts
+        import pikepdf  # noqa: F401  # joining the parts
         import weasyprint  # noqa: F401
 
         from collector.reports import charts
