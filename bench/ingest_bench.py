@@ -279,9 +279,9 @@ async def agent_loop(
         writer.close()
 
 
-def cpu_by_pid(root: int, children: bool) -> dict[int, float]:
+def cpu_by_pid(root: int, children: bool, system: bool = False) -> dict[int, float]:
     """CPU seconds of a process (and its descendants): PostgreSQL forks a backend per
-    connection, uvicorn a process per worker."""
+    connection, uvicorn a process per worker. `system`: the kernel's part alone."""
     out: dict[int, float] = {}
     try:
         procs = [psutil.Process(root)]
@@ -294,7 +294,7 @@ def cpu_by_pid(root: int, children: bool) -> dict[int, float]:
             times = proc.cpu_times()
         except psutil.NoSuchProcess:
             continue
-        out[proc.pid] = times.user + times.system
+        out[proc.pid] = times.system if system else times.user + times.system
     return out
 
 
@@ -335,6 +335,7 @@ def phase(
     scripts = [a.script(per_agent) for a in agents]
     interval = len(agents) / rate if rate else 0.0
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
+    kernel_before = cpu_by_pid(processes["collector"], True, system=True)
     batched_before = batching(port)
     latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
     batched = [a - b for a, b in zip(batching(port), batched_before)]
@@ -344,6 +345,9 @@ def phase(
         )
         for name, pid in processes.items()
     }
+    # the kernel's share of the collector's CPU (sockets, the database connections, wake-ups)
+    kernel = cpu_used(kernel_before, cpu_by_pid(processes["collector"], True, system=True))
+    cpu["cpu_collector_system_pct"] = round(100 * kernel / elapsed)
     latencies.sort()
     runs_per_s = len(latencies) / elapsed
     if runs_per_s:  # CPU per run (sample batches included): comparable across loads
