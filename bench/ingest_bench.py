@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -314,6 +315,15 @@ async def run_phase(
     return latencies, errors, time.perf_counter() - started
 
 
+def agents_per_worker(processes: dict[str, int], port: int) -> list[int]:
+    """The agents' connections each collector worker holds, most first."""
+    workers = psutil.Process(processes["collector"]).children()
+    return sorted(
+        (sum(c.laddr.port == port for c in w.net_connections("tcp")) for w in workers),
+        reverse=True,
+    )
+
+
 def batching(port: int) -> tuple[int, int]:
     """(batches, runs in them) of the runs' group commit, from /metrics. Counters are per
     worker process, so with several workers this is whichever worker answered (the same one
@@ -337,9 +347,13 @@ def phase(
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
     kernel_before = cpu_by_pid(processes["collector"], True, system=True)
     batched_before = batching(port)
+    held: list[int] = []  # counted halfway through, while the agents are connected
+    counting = threading.Timer(seconds / 2, lambda: held.extend(agents_per_worker(processes, port)))
+    counting.start()
     latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
+    counting.join()
     batched = [a - b for a, b in zip(batching(port), batched_before)]
-    cpu: dict[str, float] = {
+    cpu: dict[str, Any] = {
         f"cpu_{name}_pct": round(
             100 * cpu_used(before[name], cpu_by_pid(pid, name != "generator")) / elapsed
         )
@@ -348,6 +362,18 @@ def phase(
     # the kernel's share of the collector's CPU (sockets, the database connections, wake-ups)
     kernel = cpu_used(kernel_before, cpu_by_pid(processes["collector"], True, system=True))
     cpu["cpu_collector_system_pct"] = round(100 * kernel / elapsed)
+    # each worker's own share and the agents' connections it holds: the kernel hands each new
+    # connection to whichever worker accepts first, and a kept-alive agent stays there
+    after = cpu_by_pid(processes["collector"], True)
+    workers = psutil.Process(processes["collector"]).children()
+    cpu["cpu_workers_pct"] = sorted(
+        (
+            round(100 * (after.get(w.pid, 0.0) - before["collector"].get(w.pid, 0.0)) / elapsed)
+            for w in workers
+        ),
+        reverse=True,
+    )
+    cpu["agents_per_worker"] = held
     latencies.sort()
     runs_per_s = len(latencies) / elapsed
     if runs_per_s:  # CPU per run (sample batches included): comparable across loads
