@@ -1,6 +1,7 @@
 """Collector CPU per run, in one process: the step-by-step companion of `ingest_bench.py`.
 
     .venv/bin/python bench/ingest_cpu.py [--db sqlite|postgresql] [--hosts 64] [--rounds 30]
+                                         [--rate R]
 
 `ingest_bench.py` measures what an operator sees (runs/s and p99 over HTTP, 200 agents, the
 generator on the same two cores), and on a shared machine its figures swing with whatever else
@@ -80,11 +81,23 @@ async def call(app: Any, path: str, body: bytes, headers: dict[str, str]) -> tup
     return status, bytes(out)
 
 
-async def measure(app: Any, agents: list[Agent], rounds: int) -> dict[str, list[float]]:
+async def posted(
+    app: Any, path: str, body: bytes, headers: dict[str, str], after: float
+) -> tuple[int, bytes]:
+    if after:
+        await asyncio.sleep(after)
+    return await call(app, path, body, headers)
+
+
+async def measure(
+    app: Any, agents: list[Agent], rounds: int, rate: float = 0.0
+) -> dict[str, list[float]]:
     """CPU ms per run and per sample batch, one list entry per round: every agent posts a run
     at once and, as in `ingest_bench.py`, a batch of samples after every fourth run. The
     "…_loop" entries count the event loop's thread alone (parsing, judging, FastAPI); the rest
-    of the process's CPU is the writer threads' (SQLAlchemy, the driver)."""
+    of the process's CPU is the writer threads' (SQLAlchemy, the driver). `rate`: the round's
+    posts one after another at that many a second instead of at once, as paced arrivals reach
+    a worker — the group commit then writes small batches."""
     per: dict[str, list[float]] = {"run": [], "samples": [], "run_loop": [], "samples_loop": []}
     for r in range(rounds):
         kinds = ["run"] + (["samples"] if r % 4 == 3 else [])
@@ -102,7 +115,10 @@ async def measure(app: Any, agents: list[Agent], rounds: int) -> dict[str, list[
             path = "/api/v1/runs" if kind == "run" else "/api/v1/samples"
             t, loop = time.process_time(), time.thread_time()
             answers = await asyncio.gather(
-                *(call(app, path, b, h) for b, h in zip(bodies, headers))
+                *(
+                    posted(app, path, b, h, n / rate if rate else 0.0)
+                    for n, (b, h) in enumerate(zip(bodies, headers))
+                )
             )
             used, in_loop = time.process_time() - t, time.thread_time() - loop
             bad = [a for a in answers if a[0] not in (200, 201)]
@@ -155,13 +171,14 @@ async def _measure_at(args: argparse.Namespace, url: str, home: Path) -> dict[st
             agents.append(Agent(f"cpu-{i:03d}", json.loads(answer)["credential"], template))
         _settle_heap()  # as a serving worker does at start
         await measure(app, agents, 4)  # warm: caches, compiled statements, pools
-        per = await measure(app, agents, args.rounds)
+        per = await measure(app, agents, args.rounds, args.rate)
     gc.collect()
     db.dispose()
     return {
         "db": url.split(":")[0],
         "hosts": args.hosts,
         "rounds": args.rounds,
+        "rate": args.rate or None,
         "run_json_bytes": len(template),
         "cpu_ms_per_run_min": round(min(per["run"]), 3),
         "cpu_ms_per_run_median": round(statistics.median(per["run"]), 3),
@@ -177,6 +194,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--hosts", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=30)
+    parser.add_argument(
+        "--rate", type=float, default=0.0, help="posts a second within a round (0: all at once)"
+    )
     print(json.dumps(asyncio.run(main_async(parser.parse_args()))))
 
 
