@@ -223,10 +223,10 @@ GC_THRESHOLDS = (500_000, 20, 100)
 The young generation's limit counts objects allocated and not yet freed, so what a young
 collection walks is mostly the runs in flight: ~1,100 tracked objects each once parsed and
 judged, a hundred of them in each of two workers under the bench's 200 agents. With a limit of
-100,000 that was reached every two or three seconds, and each collection walked the runs in
-flight for 60–100 ms of CPU, with the event loop stopped meanwhile: 16–24 young collections a
-worker in the bench's 40 s, 3–6 % of its CPU. At 500,000, above what the runs in flight reach,
-none ran in the bench. The price is memory: garbage in cycles (a few hundred objects a
+100,000 that was reached every few seconds, and each collection walked the runs in flight for
+50–70 ms of CPU on average (up to 124 ms), with the event loop stopped meanwhile: 10–39 young
+collections a worker in the bench's 40 s, 3–7.5 % of its CPU. At 500,000, above what the runs in
+flight reach, none ran in the bench. The price is memory: garbage in cycles (a few hundred objects a
 collection here) waits longer to be found — at worst half a million objects, should a load
 make nothing but cyclic garbage."""
 
