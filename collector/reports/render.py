@@ -229,15 +229,11 @@ def workers_for(hosts: int) -> AbstractContextManager[Optional[Workers]]:
 
 
 def _warm_up() -> None:
-    """What every task needs, done once per worker before its first task: the imports (already
-    done by the fork server, unless it could not), the chart figures and font, the compiled
-    templates; the children it forks inherit them. A failure is
-    only logged: the first task meets it again and fails the build with it, where an error
-    raised here would have the pool start new workers for ever."""
+    """What every task needs beyond the fork server's imports (PRELOAD), done once per worker
+    before its first task: the chart figures and font, the compiled templates; the children it
+    forks inherit them. A failure is only logged: the first task meets it again and fails the
+    build with it, where an error raised here would have the pool start new workers for ever."""
     try:
-        import pikepdf  # noqa: F401  # joining the parts
-        import weasyprint  # noqa: F401
-
         from collector.reports import charts
 
         charts.prepare()
