@@ -55,6 +55,8 @@ PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
 PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
 MAX_RATE = 600  # runs/s the closed-loop phase has bodies ready for
+WARM_UP = 1.0  # seconds at a phase's start left out of its runs/s (connecting, the first posts)
+SAMPLES_EVERY = 4  # an agent posts a batch of samples after every 4th run
 METRICS = httpx.Client(timeout=30)
 
 
@@ -172,7 +174,12 @@ class Agent:
         self.template = template.replace(PLACEHOLDER_HOST.encode(), name.encode())
         self.at = datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=1)
         self.sampled_to = self.at
-        self.runs = 0
+        # Where in its cycle of SAMPLES_EVERY runs the agent starts. Until the seventh round
+        # every agent started at 0, so in a paced phase (all agents starting within one
+        # interval) the 200 sample batches came in one wave after every 4th run, doubling the
+        # requests for two thirds of a second every 2.7 s: those seconds held the phase's p99.
+        # A fleet's agents sample on their own clocks.
+        self.runs = random.randrange(SAMPLES_EVERY)
 
     def next_run(self) -> bytes:
         self.at += timedelta(seconds=1)
@@ -219,12 +226,13 @@ class Agent:
         return head.encode() + body
 
     def script(self, runs: int) -> list[tuple[bool, bytes]]:
-        """`runs` distinct runs, each 4th followed by a batch of 5 samples: (is_run, request)."""
+        """`runs` distinct runs, each `SAMPLES_EVERY`th followed by a batch of 5 samples:
+        (is_run, request)."""
         out: list[tuple[bool, bytes]] = []
         for _ in range(runs):
             out.append((True, self.request("runs", self.next_run())))
             self.runs += 1
-            if self.runs % 4 == 0:
+            if self.runs % SAMPLES_EVERY == 0:
                 out.append((False, self.request("samples", self.next_samples())))
         return out
 
@@ -249,7 +257,7 @@ async def agent_loop(
     port: int,
     stop: float,
     interval: float,
-    latencies: list[float],
+    latencies: list[tuple[float, float]],
     errors: list[str],
 ) -> None:
     """One agent: its own connection, requests back to back (interval 0) or paced. A paced
@@ -273,10 +281,15 @@ async def agent_loop(
             if status != (201 if is_run else 200):
                 errors.append(f"{status} {body[:100]!r}")
             elif is_run:
-                latencies.append(time.perf_counter() - started)
+                answered = time.perf_counter()
+                latencies.append((answered, answered - started))
             if interval and is_run:
+                # never past the phase's end: the phase's runs/s divides by the time until the
+                # last answer, and sleeping on to a post that would not be sent added up to an
+                # interval (0.67 s of 20 at 300/s) to it, so a collector that answered every
+                # offered run showed ~290 runs/s (until the seventh round)
                 next_at += interval
-                await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
+                await asyncio.sleep(max(0.0, min(next_at, stop) - time.perf_counter()))
         else:
             errors.append("script exhausted before the phase ended (raise --max-rate)")
     finally:
@@ -308,14 +321,15 @@ def cpu_used(before: dict[int, float], after: dict[int, float]) -> float:
 
 async def run_phase(
     scripts: list[list[tuple[bool, bytes]]], port: int, seconds: float, interval: float
-) -> tuple[list[float], list[str], float]:
-    latencies: list[float] = []
+) -> tuple[list[tuple[float, float]], list[str], float]:
+    """(answered at, latency) of every run, the errors, and the phase's start."""
+    latencies: list[tuple[float, float]] = []
     errors: list[str] = []
     started = time.perf_counter()
     await asyncio.gather(
         *(agent_loop(s, port, started + seconds, interval, latencies, errors) for s in scripts)
     )
-    return latencies, errors, time.perf_counter() - started
+    return latencies, errors, started
 
 
 def agents_per_worker(processes: dict[str, int], port: int) -> list[int]:
@@ -353,7 +367,8 @@ def phase(
     held: list[int] = []  # counted halfway through, while the agents are connected
     counting = threading.Timer(seconds / 2, lambda: held.extend(agents_per_worker(processes, port)))
     counting.start()
-    latencies, errors, elapsed = asyncio.run(run_phase(scripts, port, seconds, interval))
+    answers, errors, started = asyncio.run(run_phase(scripts, port, seconds, interval))
+    elapsed = time.perf_counter() - started
     counting.join()
     batched = [a - b for a, b in zip(batching(port), batched_before)]
     cpu: dict[str, Any] = {
@@ -377,13 +392,19 @@ def phase(
         reverse=True,
     )
     cpu["agents_per_worker"] = held
-    latencies.sort()
-    runs_per_s = len(latencies) / elapsed
-    if runs_per_s:  # CPU per run (sample batches included): comparable across loads
-        cpu["collector_ms_per_run"] = round(10 * cpu["cpu_collector_pct"] / runs_per_s, 2)
+    # Throughput in the steady part: the runs answered between WARM_UP and the phase's end,
+    # over that time. Until the seventh round it was every run over the time until the last
+    # answer, so the ramp at the start and the answers trailing the end counted against it.
+    steady = sum(started + WARM_UP <= at <= started + seconds for at, _ in answers)
+    runs_per_s = steady / (seconds - WARM_UP)
+    latencies = sorted(latency for _, latency in answers)
+    if answers:  # CPU per run (sample batches included): comparable across loads
+        cpu["collector_ms_per_run"] = round(
+            1000 * cpu_used(before["collector"], after) / len(answers), 2
+        )
     return {
         "runs": len(latencies),
-        "runs_per_s": round(len(latencies) / elapsed, 1),
+        "runs_per_s": round(runs_per_s, 1),
         "p50_ms": round(1000 * statistics.median(latencies), 1) if latencies else None,
         "p99_ms": round(1000 * latencies[int(0.99 * (len(latencies) - 1))], 1)
         if latencies
