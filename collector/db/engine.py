@@ -13,17 +13,20 @@ few milliseconds of writing into seconds of latency. The lock gives them the dat
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as exc_module
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "xunjian_write"
+_IDLE_SINCE = "xunjian_idle_since"
 
 
 def make_engine(url: str, *, pool_size: int = 10) -> Engine:
@@ -34,7 +37,43 @@ def make_engine(url: str, *, pool_size: int = 10) -> Engine:
         engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
         _sqlite_setup(engine)
         return engine
-    return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size)
+    _ping_when_idle(engine)
+    return engine
+
+
+PING_AFTER_IDLE_S = 1.0
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """Ping a pooled connection before use when it has been idle for `PING_AFTER_IDLE_S`.
+
+    SQLAlchemy's `pool_pre_ping` pings on every checkout: a round trip for each batch the group
+    commit writes, and under load each round trip is a wait for a busy CPU as well. A
+    connection that served a request within the last second is as good as one that answered a
+    ping just now; one idle for longer (a quiet spell, a database restart) is pinged and, if
+    dead, replaced before anyone uses it. Should the server die within that second, the
+    statement fails and SQLAlchemy invalidates the pool's connections, as it would have for
+    the ping; the group commit then stores each of the batch's items again, alone, on a new
+    connection."""
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < PING_AFTER_IDLE_S:
+            return  # new (just connected) or recently used
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except engine.dialect.loaded_dbapi.Error as exc:
+            if not engine.dialect.is_disconnect(exc, dbapi_conn, None):
+                raise
+            alive = False
+        if not alive:  # the pool drops this connection and checks out another
+            raise exc_module.DisconnectionError("pooled connection was closed by the server")
 
 
 def _sqlite_setup(engine: Engine) -> None:
