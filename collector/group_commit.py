@@ -1,14 +1,22 @@
-"""Group commit for what agents post (runs, sample batches): the requests that arrive while a
-batch is being written are written together in the next one.
+"""Group commit for what agents post (runs, sample batches): requests queue, and one writer
+stores what has queued — at most one item per host, up to `MAX_BATCH` — in one transaction
+(`collector.ingest.store_many`, `collector.sample_ingest.store_sample_batches`).
 
-A run stored alone costs about six round trips to the database and a commit, a sample batch
-about as many; under load the collector spent more of its CPU on those (and on the threads
-waiting for them) than on judging runs. Requests queue here instead and a writer stores
-everything queued — at most one item per host, up to `MAX_BATCH` — in one transaction
-(`collector.ingest.store_many`, `collector.sample_ingest.store_sample_batches`). Nobody waits
-for a batch to fill: a lone request is written at once, and batches grow only when requests pile
-up behind a commit, which is exactly when round trips are worth saving. Each request still gets
-its own answer after its item is committed, so at-least-once delivery keeps its meaning.
+A run stored alone costs about six round trips to the database and a commit, ~2.2 ms of the
+collector's CPU on PostgreSQL before the run's own ~0.7 ms; a batch of ten costs ~1 ms a run.
+So under load batches are worth having, and a quiet collector should not wait for them:
+- A request after a quiet spell is written at once. Once a batch has started, the next one
+  starts no sooner than `LINGER` later (or at once when `MAX_BATCH` items wait), so under load
+  requests gather for up to that long: at the bench's 150 runs/s a worker, batches of ~5
+  instead of ~3–4.
+- One batch is in flight at a time. Until the seventh round two were, to fill the event loop's
+  idle time while a batch waited on its round trips; but on a busy machine a batch's thread
+  waits on the CPU far longer than on the database (~20 ms of wall time for ~4 ms of CPU, per
+  batch, measured in the workers), and the second writer only added a second thread, more
+  database backends and smaller batches to that contention. A host's items are stored in the
+  order they came, one batch after the other.
+Each request still gets its own answer after its item is committed, so at-least-once delivery
+keeps its meaning.
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Generic, TypeVar, Union
+from typing import Generic, Optional, TypeVar, Union
 
 from starlette.concurrency import run_in_threadpool
 
@@ -34,10 +42,12 @@ R = TypeVar("R")
 MAX_BATCH = 64
 """Items per transaction: bounds the statement size (~9 KB of packed payload a run) and the time
 the hosts of a batch stay locked."""
-WRITERS = 2
-"""Batches in flight at once per process. With one, the event loop sat idle while a batch
-waited on its round trips and every request in the process was waiting on that batch; a second
-writer fills those waits. Their hosts never overlap, so each host's runs still commit in order."""
+LINGER = 0.03
+"""Seconds from one batch's start to the next one's, at the least (unless `MAX_BATCH` items
+wait). Chosen in the bench's paced phase (`bench/ingest_bench.py`, 300 runs/s offered to two
+workers; one writer, no pre-ping): 30 ms, four runs: p99 130–177 ms, 4.62–4.74 ms of collector
+CPU a run; 50 ms, two runs: batches of 7–8 but no less CPU (4.66, 4.71 ms) and p99 154, 230 ms;
+none, two runs: 5.06, 4.86 ms and p99 367, 120 ms."""
 
 
 @dataclass
@@ -66,35 +76,47 @@ class GroupCommit(Generic[T, R]):
         self._host_of = host_of
         self._on_batch = on_batch
         self._queue: deque[_Waiting[T, R]] = deque()
-        self._writing: set[asyncio.Task[None]] = set()
-        self._busy: set[str] = set()  # hosts of the batches in flight
+        self._writing: Optional[asyncio.Task[None]] = None
+        self._lingering: Optional[asyncio.TimerHandle] = None
+        self._started = float("-inf")  # the event loop's time when the last batch started
 
     async def store(self, item: T) -> R:
         """Store one item (raises what refused it); returns once it is committed."""
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
         self._queue.append(_Waiting(item, self._host_of(item), answer))
-        self._start_writers()
+        self._start()
         return await answer
 
-    def _start_writers(self) -> None:
-        while len(self._writing) < WRITERS:
-            batch = self._next_batch()
-            if not batch:
-                return
-            self._busy |= {w.host for w in batch}  # before it runs: the next batch
-            task = asyncio.create_task(self._write(batch))  # may be formed first
-            self._writing.add(task)
-            task.add_done_callback(self._written)
+    def _start(self) -> None:
+        """Start the next batch, unless one is in flight or it is not yet time for it."""
+        if self._writing is not None or not self._queue:
+            return
+        loop = asyncio.get_running_loop()
+        due = self._started + LINGER
+        if len(self._queue) < MAX_BATCH and loop.time() < due:
+            if self._lingering is None:
+                self._lingering = loop.call_at(due, self._lingered)
+            return
+        if self._lingering is not None:
+            self._lingering.cancel()
+            self._lingering = None
+        self._started = loop.time()
+        self._writing = asyncio.create_task(self._write(self._next_batch()))
+        self._writing.add_done_callback(self._written)
 
-    def _written(self, task: asyncio.Task[None]) -> None:
-        self._writing.discard(task)
-        self._start_writers()
+    def _lingered(self) -> None:
+        self._lingering = None
+        self._start()
+
+    def _written(self, _task: asyncio.Task[None]) -> None:
+        self._writing = None
+        self._start()
 
     def _next_batch(self) -> list[_Waiting[T, R]]:
-        """The oldest waiting items, one per host and none of a host in flight (a host's later
-        item waits for a later batch, so each host's items are stored in the order they came)."""
+        """The oldest waiting items, one per host (a host's later item waits for a later batch,
+        so each host's items are stored in the order they came)."""
         batch: list[_Waiting[T, R]] = []
-        hosts: set[str] = set(self._busy)
+        hosts: set[str] = set()
         later: deque[_Waiting[T, R]] = deque()
         while self._queue and len(batch) < MAX_BATCH:
             waiting = self._queue.popleft()
@@ -114,8 +136,6 @@ class GroupCommit(Generic[T, R]):
             outcomes = await run_in_threadpool(self._write_many, self.db, [w.item for w in batch])
         except Exception as exc:  # not even a connection: every request hears of it
             outcomes = [exc for _ in batch]
-        finally:
-            self._busy -= {w.host for w in batch}
         for waiting, outcome in zip(batch, outcomes):
             if waiting.answer.done():  # the client went away; its item is stored anyway
                 continue

@@ -20,7 +20,7 @@ from collector.api.schemas import SampleReceipt
 from collector.auth import digest
 from collector.db.engine import Database
 from collector.db.models import Downtime, Finding, Host, Run, SampleRow
-from collector.group_commit import run_writer, sample_writer
+from collector.group_commit import LINGER, MAX_BATCH, GroupCommit, run_writer, sample_writer
 from collector.ingest import (
     CredentialGone,
     HostRef,
@@ -115,9 +115,9 @@ def test_a_run_the_database_refuses_does_not_sink_its_batch(fx: Fixture, db: Dat
 
 
 def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Database) -> None:
-    """Runs queued together: one per host per batch and none of a host already in flight, so a
-    host's later runs go in later batches, in the order they came — and its newest run is the
-    one that decides its findings. Two batches are in flight at once."""
+    """Runs queued together: one per host per batch, so a host's later runs go in later
+    batches, in the order they came — and its newest run is the one that decides its
+    findings."""
     fx.contract("C-1")
     a, b, c, d = (enrolled(fx, "C-1", name) for name in "abcd")
     a_runs = [make_run("a", T0 + i * H, cpu=cpu) for i, cpu in enumerate((99, 99, 10))]
@@ -131,9 +131,8 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
 
     receipts = [o.receipt for o in asyncio.run(post_all())]
     assert [r.duplicate for r in receipts] == [False] * 6
-    # [a0] and [b] start at once; c and d, queued behind them, share a batch (with a1 when a0
-    # finishes first); a2 comes last, alone
-    assert metrics.batched["runs"] == 6 and metrics.batches["runs"] in (4, 5)
+    # a0, the first, is written at once; the rest queue behind it: a1 with b, c and d, then a2
+    assert metrics.batched["runs"] == 6 and metrics.batches["runs"] == 3
     with db.read() as session:
         cpu = {
             f.host_id: f
@@ -146,6 +145,67 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     assert newest is not None and newest.replace(tzinfo=None) == a_runs[2].created_at.replace(
         tzinfo=None
     )
+
+
+def _timed_writer(db: Database) -> tuple[GroupCommit[str, str], list[tuple[float, int]]]:
+    """A group commit of host names whose batches are written at once (the database's part is
+    above): (the loop's time, size) of each batch as it starts."""
+    started: list[tuple[float, int]] = []
+    loop = asyncio.get_running_loop()
+    writer: GroupCommit[str, str] = GroupCommit(
+        db,
+        lambda _db, hosts: [f"stored {h}" for h in hosts],
+        lambda host: host,
+        lambda size: started.append((loop.time(), size)),
+    )
+    return writer, started
+
+
+def test_a_request_after_a_quiet_spell_is_written_at_once(db: Database) -> None:
+    async def post() -> tuple[list[float], list[tuple[float, int]]]:
+        writer, started = _timed_writer(db)
+        loop = asyncio.get_running_loop()
+        queued = [loop.time()]
+        assert await writer.store("a") == "stored a"
+        await asyncio.sleep(LINGER)  # quiet
+        queued.append(loop.time())
+        assert await writer.store("b") == "stored b"
+        return queued, started
+
+    queued, started = asyncio.run(post())
+    assert [size for _, size in started] == [1, 1]
+    assert all(at - q < LINGER / 2 for q, (at, _) in zip(queued, started))
+
+
+def test_under_load_requests_gather_for_the_linger(db: Database) -> None:
+    """Requests that come while a batch has just started wait for the next one, which starts
+    LINGER after it: one transaction for all of them."""
+
+    async def post() -> list[tuple[float, int]]:
+        writer, started = _timed_writer(db)
+        first = asyncio.ensure_future(writer.store("a"))
+        await asyncio.sleep(0)  # a's batch starts
+        later = [writer.store(h) for h in "bcd"]
+        assert await asyncio.gather(first, *later) == [f"stored {h}" for h in "abcd"]
+        return started
+
+    started = asyncio.run(post())
+    assert [size for _, size in started] == [1, 3]
+    assert started[1][0] - started[0][0] >= LINGER - 0.001
+
+
+def test_a_full_batch_does_not_wait_for_the_linger(db: Database) -> None:
+    async def post() -> list[tuple[float, int]]:
+        writer, started = _timed_writer(db)
+        await writer.store("first")
+        hosts = [f"h{n}" for n in range(MAX_BATCH + 1)]
+        await asyncio.gather(*(writer.store(h) for h in hosts))
+        return started
+
+    started = asyncio.run(post())
+    assert [size for _, size in started] == [1, MAX_BATCH, 1]
+    assert started[1][0] - started[0][0] < LINGER / 2  # the full one at once
+    assert started[2][0] - started[1][0] >= LINGER - 0.001  # the one left over lingers
 
 
 def test_the_writer_answers_a_refusal_to_its_request_only(fx: Fixture, db: Database) -> None:
