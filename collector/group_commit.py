@@ -2,9 +2,9 @@
 stores what has queued — at most one item per host, up to `MAX_BATCH` — in one transaction
 (`collector.ingest.store_many`, `collector.sample_ingest.store_sample_batches`).
 
-A run stored alone costs about six round trips to the database and a commit, ~2.2 ms of the
-collector's CPU on PostgreSQL before the run's own ~0.7 ms; a batch of ten costs ~1 ms a run.
-So under load batches are worth having, and a quiet collector should not wait for them:
+A run stored alone costs about six round trips to the database and a commit: ~2.9 ms of the
+writer's CPU on PostgreSQL (direct calls of `store_many`), against ~0.95 ms a run in a batch of
+ten. So under load batches are worth having, and a quiet collector should not wait for them:
 - A request after a quiet spell is written at once. Once a batch has started, the next one
   starts no sooner than `LINGER` later (or at once when `MAX_BATCH` items wait), so under load
   requests gather for up to that long: at the bench's 150 runs/s a worker, batches of ~5
@@ -47,7 +47,8 @@ LINGER = 0.03
 wait). Chosen in the bench's paced phase (`bench/ingest_bench.py`, 300 runs/s offered to two
 workers; one writer, no pre-ping): 30 ms, four runs: p99 130–177 ms, 4.62–4.74 ms of collector
 CPU a run; 50 ms, two runs: batches of 7–8 but no less CPU (4.66, 4.71 ms) and p99 154, 230 ms;
-none, two runs: 5.06, 4.86 ms and p99 367, 120 ms."""
+none, two runs: 5.06, 4.86 ms and p99 367, 120 ms. Against the two writers without a linger,
+see `docs/benchmarks.md` (collector ingest, seventh round)."""
 
 
 @dataclass
