@@ -26,7 +26,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agent import __version__
 from collector.alerts.engine import Alerting
-from collector.api import router as api_router
+from collector.api import API_PREFIX, ROUTERS
 from collector.api.body import GZIP_BODY, add_components
 from collector.api.ops import router as ops_router
 from collector.auth import HostCredentials
@@ -173,7 +173,8 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     app.state.host_credentials = HostCredentials()
     app.state.run_writer = run_writer(database, metrics)
     app.state.sample_writer = sample_writer(database, metrics, settings.silence_minutes)
-    app.include_router(api_router)
+    for router in ROUTERS:
+        app.include_router(router, prefix=API_PREFIX)
     add_components(app)
     app.include_router(ops_router)
     mount_console(app, settings)
