@@ -2,8 +2,8 @@
 
 Each router is included in the app directly and the agents' (runs, samples, heartbeats) come
 first: FastAPI matches a request against included routers one level at a time, and a router
-of routers cost POST /samples ~35 µs of its ~250 µs on the event loop (`bench/ingest_cpu.py`
-measures the whole path; docs/benchmarks.md, collector ingest, eighth round)."""
+of routers cost POST /samples ~35 µs of its ~250 µs on the event loop (`bench/request_cpu.py`;
+docs/benchmarks.md, collector ingest, eighth round)."""
 
 from __future__ import annotations
 
