@@ -27,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +147,10 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-async def _measure_at(args: argparse.Namespace, url: str, home: Path) -> dict[str, Any]:
+@asynccontextmanager
+async def enrolled(url: str, home: Path, hosts: int) -> AsyncIterator[tuple[Any, list[Agent]]]:
+    """The collector's ASGI app on `url`, migrated, with the bench contract and `hosts` agents
+    enrolled over the API, inside its lifespan; the heap settled as a serving worker's is."""
     from collector.app import _settle_heap, create_app
     from collector.db.contract_store import import_contracts
     from collector.db.engine import Database
@@ -153,33 +158,40 @@ async def _measure_at(args: argparse.Namespace, url: str, home: Path) -> dict[st
     from collector.settings import CollectorSettings
 
     db = Database(url)
-    upgrade(db)
-    contract = home / "contract.toml"
-    contract.write_text(CONTRACT, encoding="utf-8")
-    import_contracts(db, [contract])
-    settings = CollectorSettings(home=home, database_url=url)
-    app = create_app(settings, db)
-    template = template_run()
-    async with app.router.lifespan_context(app):
-        agents = []
-        for i, token in enumerate(enroll_tokens(db, args.hosts)):
-            body = json.dumps({"token": token, "host": {"hostname": f"cpu-{i:03d}"}}).encode()
-            status, answer = await call(
-                app, "/api/v1/enroll", body, {"content-type": "application/json"}
-            )
-            assert status == 201, answer
-            agents.append(Agent(f"cpu-{i:03d}", json.loads(answer)["credential"], template))
-        _settle_heap()  # as a serving worker does at start
+    try:
+        upgrade(db)
+        contract = home / "contract.toml"
+        contract.write_text(CONTRACT, encoding="utf-8")
+        import_contracts(db, [contract])
+        app = create_app(CollectorSettings(home=home, database_url=url), db)
+        template = template_run()
+        async with app.router.lifespan_context(app):
+            agents = []
+            for i, token in enumerate(enroll_tokens(db, hosts)):
+                name = f"cpu-{i:03d}"
+                body = json.dumps({"token": token, "host": {"hostname": name}}).encode()
+                status, answer = await call(
+                    app, "/api/v1/enroll", body, {"content-type": "application/json"}
+                )
+                assert status == 201, answer
+                agents.append(Agent(name, json.loads(answer)["credential"], template))
+            _settle_heap()  # as a serving worker does at start
+            yield app, agents
+    finally:
+        gc.collect()
+        db.dispose()
+
+
+async def _measure_at(args: argparse.Namespace, url: str, home: Path) -> dict[str, Any]:
+    async with enrolled(url, home, args.hosts) as (app, agents):
         await measure(app, agents, 4)  # warm: caches, compiled statements, pools
         per = await measure(app, agents, args.rounds, args.rate)
-    gc.collect()
-    db.dispose()
     return {
         "db": url.split(":")[0],
         "hosts": args.hosts,
         "rounds": args.rounds,
         "rate": args.rate or None,
-        "run_json_bytes": len(template),
+        "run_json_bytes": len(agents[0].template),
         "cpu_ms_per_run_min": round(min(per["run"]), 3),
         "cpu_ms_per_run_median": round(statistics.median(per["run"]), 3),
         "cpu_ms_per_sample_batch_min": round(min(per["samples"]), 3),

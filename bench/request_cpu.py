@@ -30,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest_bench import CONTRACT, Agent, enroll_tokens, template_run  # noqa: E402
-from ingest_cpu import call  # noqa: E402
+from ingest_bench import Agent  # noqa: E402
+from ingest_cpu import call, enrolled  # noqa: E402
 
 WRITERS = {"/api/v1/runs": "run_writer", "/api/v1/samples": "sample_writer"}
 
@@ -78,35 +78,15 @@ async def per_request(app: Any, agent: Agent, path: str, bodies: list[bytes]) ->
 
 
 async def measure(args: argparse.Namespace) -> dict[str, Any]:
-    from collector.app import _settle_heap, create_app
-    from collector.db.contract_store import import_contracts
-    from collector.db.engine import Database
-    from collector.db.migrate import upgrade
-    from collector.settings import CollectorSettings
-
     home = Path(tempfile.mkdtemp(prefix="xj-request-cpu-"))
-    url = f"sqlite:///{home / 'xunjian.db'}"
-    db = Database(url)
     try:
-        upgrade(db)
-        (home / "contract.toml").write_text(CONTRACT, encoding="utf-8")
-        import_contracts(db, [home / "contract.toml"])
-        app = create_app(CollectorSettings(home=home, database_url=url), db)
-        async with app.router.lifespan_context(app):
-            token = enroll_tokens(db, 1)[0]
-            enroll = json.dumps({"token": token, "host": {"hostname": "request-cpu"}}).encode()
-            status, answer = await call(
-                app, "/api/v1/enroll", enroll, {"content-type": "application/json"}
-            )
-            assert status == 201, answer
-            agent = Agent("request-cpu", json.loads(answer)["credential"], template_run())
+        async with enrolled(f"sqlite:///{home / 'xunjian.db'}", home, 1) as (app, (agent,)):
             kinds: dict[str, Callable[[], bytes]] = {
                 "/api/v1/runs": agent.next_run,
                 "/api/v1/samples": agent.next_samples,
             }
             for path, make in kinds.items():
                 await canned(app, agent, path, make())
-            _settle_heap()  # as a serving worker does at start
             bodies = {path: [make() for _ in range(args.posts)] for path, make in kinds.items()}
             for path in kinds:  # warm: caches, the first requests' one-off work
                 await per_request(app, agent, path, bodies[path][:20])
@@ -115,7 +95,6 @@ async def measure(args: argparse.Namespace) -> dict[str, Any]:
                 for path in kinds:
                     spent[path].append(await per_request(app, agent, path, bodies[path]))
     finally:
-        db.dispose()
         shutil.rmtree(home, ignore_errors=True)
     return {
         f"{path.rsplit('/', 1)[1]}_us": {
