@@ -6,9 +6,10 @@ A run stored alone costs about six round trips to the database and a commit: ~2.
 writer's CPU on PostgreSQL (direct calls of `store_many`), against ~0.95 ms a run in a batch of
 ten. So under load batches are worth having, and a quiet collector should not wait for them:
 - A request after a quiet spell is written at once. Once a batch has started, the next one
-  starts no sooner than `LINGER` later (or at once when `MAX_BATCH` items wait), so under load
-  requests gather for up to that long: at the bench's 150 runs/s a worker, batches of ~5
-  instead of ~3–4.
+  starts no sooner than the writer's linger later (or at once when `MAX_BATCH` items wait), so
+  under load requests gather for up to that long: at the bench's 150 runs/s a worker, batches
+  of ~5 runs instead of ~3–4 (`RUN_LINGER`), and of ~9 sample batches instead of ~1.3
+  (`SAMPLE_LINGER`).
 - One batch is in flight at a time. Until the seventh round two were, to fill the event loop's
   idle time while a batch waited on its round trips; but on a busy machine a batch's thread
   waits on the CPU far longer than on the database (~20 ms of wall time for ~4 ms of CPU, per
@@ -42,13 +43,18 @@ R = TypeVar("R")
 MAX_BATCH = 64
 """Items per transaction: bounds the statement size (~9 KB of packed payload a run) and the time
 the hosts of a batch stay locked."""
-LINGER = 0.03
-"""Seconds from one batch's start to the next one's, at the least (unless `MAX_BATCH` items
-wait). Chosen in the bench's paced phase (`bench/ingest_bench.py`, 300 runs/s offered to two
-workers; one writer, no pre-ping): 30 ms, four runs: p99 130–177 ms, 4.62–4.74 ms of collector
-CPU a run; 50 ms, two runs: batches of 7–8 but no less CPU (4.66, 4.71 ms) and p99 154, 230 ms;
-none, two runs: 5.06, 4.86 ms and p99 367, 120 ms. Against the two writers without a linger,
-see `docs/benchmarks.md` (collector ingest, seventh round)."""
+RUN_LINGER = 0.03
+"""Seconds from one batch of runs' start to the next one's, at the least (unless `MAX_BATCH` items
+wait). A run's answer waits for it. Chosen in the bench's paced phase (`bench/ingest_bench.py`, 300
+runs/s offered to two workers; one writer, no pre-ping): 30 ms, four runs: p99 130–177 ms, 4.62–4.74
+ms of collector CPU a run; 50 ms, two runs: batches of 7–8 but no less CPU (4.66, 4.71 ms) and p99
+154, 230 ms; none, two runs: 5.06, 4.86 ms and p99 367, 120 ms. Against the two writers without a
+linger, see `docs/benchmarks.md` (collector ingest, seventh round)."""
+SAMPLE_LINGER = 0.25
+"""The same for sample batches, whose answers nobody waits on: the agent sends its next batch
+minutes later. At 0.03 s, as for runs, the bench's paced phase wrote a sample batch or two a
+transaction, ~23 transactions a second a worker against ~35 for runs; at 0.25 s ~4, and the
+collector spent ~0.4 ms less CPU a run (docs/benchmarks.md, collector ingest, ninth round)."""
 
 
 @dataclass
@@ -63,7 +69,7 @@ class GroupCommit(Generic[T, R]):
 
     `write_many(db, items)` stores items of distinct hosts in one transaction and answers each
     (its result, or the exception that refused it alone); `host_of` names an item's host;
-    `on_batch(size)` counts the batches for /metrics."""
+    `on_batch(size)` counts the batches for /metrics; `linger`: see `RUN_LINGER`."""
 
     def __init__(
         self,
@@ -71,8 +77,10 @@ class GroupCommit(Generic[T, R]):
         write_many: Callable[[Database, Sequence[T]], Sequence[Union[R, Exception]]],
         host_of: Callable[[T], str],
         on_batch: Callable[[int], None],
+        linger: float,
     ) -> None:
         self.db = db
+        self._linger = linger
         self._write_many = write_many
         self._host_of = host_of
         self._on_batch = on_batch
@@ -93,7 +101,7 @@ class GroupCommit(Generic[T, R]):
         if self._writing is not None or not self._queue:
             return
         loop = asyncio.get_running_loop()
-        due = self._started + LINGER
+        due = self._started + self._linger
         if len(self._queue) < MAX_BATCH and loop.time() < due:
             if self._lingering is None:
                 self._lingering = loop.call_at(due, self._lingered)
@@ -150,19 +158,24 @@ def run_writer(db: Database, metrics: Metrics) -> GroupCommit[Prepared, Ingested
     """POST /runs' writer: keyed by the host the run was posted for (not the hostname inside it),
     so one agent's runs are stored in the order it sent them."""
     return GroupCommit(
-        db, store_many, lambda run: run.host.id, partial(metrics.batch_written, "runs")
+        db,
+        store_many,
+        lambda run: run.host.id,
+        partial(metrics.batch_written, "runs"),
+        RUN_LINGER,
     )
 
 
 def sample_writer(
     db: Database, metrics: Metrics, default_silence: int
 ) -> GroupCommit[SamplesIn, SampleReceipt]:
-    """POST /samples' writer, a second queue beside the runs': a sample batch never waits behind a
-    batch of runs. `default_silence`: minutes of silence that make downtime where a contract sets
-    none."""
+    """POST /samples' writer, a second queue beside the runs': a batch of runs never waits for
+    sample batches to gather (`SAMPLE_LINGER`). `default_silence`: minutes of silence that make
+    downtime where a contract sets none."""
     return GroupCommit(
         db,
         partial(store_sample_batches, default_silence=default_silence),
         lambda batch: batch.host_id,
         partial(metrics.batch_written, "samples"),
+        SAMPLE_LINGER,
     )

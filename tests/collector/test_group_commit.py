@@ -20,7 +20,14 @@ from collector.api.schemas import SampleReceipt
 from collector.auth import digest
 from collector.db.engine import Database
 from collector.db.models import Downtime, Finding, Host, Run, SampleRow
-from collector.group_commit import LINGER, MAX_BATCH, GroupCommit, run_writer, sample_writer
+from collector.group_commit import (
+    MAX_BATCH,
+    RUN_LINGER,
+    SAMPLE_LINGER,
+    GroupCommit,
+    run_writer,
+    sample_writer,
+)
 from collector.ingest import (
     CredentialGone,
     HostRef,
@@ -147,6 +154,9 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     )
 
 
+LINGER = RUN_LINGER
+
+
 def _timed_writer(db: Database) -> tuple[GroupCommit[str, str], list[tuple[float, int]]]:
     """A group commit of host names whose batches are written at once (the database's part is
     above): (the loop's time, size) of each batch as it starts."""
@@ -157,6 +167,7 @@ def _timed_writer(db: Database) -> tuple[GroupCommit[str, str], list[tuple[float
         lambda _db, hosts: [f"stored {h}" for h in hosts],
         lambda host: host,
         lambda size: started.append((loop.time(), size)),
+        LINGER,
     )
     return writer, started
 
@@ -206,6 +217,50 @@ def test_a_full_batch_does_not_wait_for_the_linger(db: Database) -> None:
     assert [size for _, size in started] == [1, MAX_BATCH, 1]
     assert started[1][0] - started[0][0] < LINGER / 2  # the full one at once
     assert started[2][0] - started[1][0] >= LINGER - 0.001  # the one left over lingers
+
+
+class _TimedMetrics(Metrics):
+    """Metrics that also keep (kind, the loop's time, size) of each batch as it starts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started: list[tuple[str, float, int]] = []
+
+    def batch_written(self, kind: str, items: int) -> None:
+        super().batch_written(kind, items)
+        self.started.append((kind, asyncio.get_running_loop().time(), items))
+
+
+def test_sample_batches_gather_longer_than_runs(fx: Fixture, db: Database) -> None:
+    """Under load the next batch of runs starts RUN_LINGER after the last, the next of sample
+    batches only SAMPLE_LINGER after: nobody waits on a sample batch's answer, and each
+    transaction saved is CPU the runs' answers need."""
+    fx.contract("C-1")
+    hosts = [_enrolled_at_t0(fx, db, n) for n in "abcd"]
+    refs = [enrolled(fx, "C-1", n) for n in "efgh"]
+    metrics = _TimedMetrics()
+
+    async def post_under_load() -> None:
+        runs, samples = run_writer(db, metrics), sample_writer(db, metrics, 30)
+        first = [
+            asyncio.ensure_future(runs.store(prepare(refs[0], make_run("e", T0)))),
+            asyncio.ensure_future(samples.store(SamplesIn(*hosts[0], _samples(T0)))),
+        ]
+        await asyncio.sleep(0)  # both first batches start
+        await asyncio.gather(
+            *first,
+            *(runs.store(prepare(r, make_run(r.hostname, T0))) for r in refs[1:]),
+            *(samples.store(SamplesIn(h, cred, _samples(T0))) for h, cred in hosts[1:]),
+        )
+
+    asyncio.run(post_under_load())
+    gaps = {}
+    for kind, linger in (("runs", RUN_LINGER), ("samples", SAMPLE_LINGER)):
+        (_, t0, n0), (_, t1, n1) = [(k, t, n) for k, t, n in metrics.started if k == kind]
+        assert (n0, n1) == (1, 3)
+        assert t1 - t0 >= linger - 0.001
+        gaps[kind] = t1 - t0
+    assert gaps["runs"] < gaps["samples"] / 2
 
 
 def test_the_writer_answers_a_refusal_to_its_request_only(fx: Fixture, db: Database) -> None:
