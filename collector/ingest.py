@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Optional, Protocol, TypeVar, Union, cast
 
 from pydantic import TypeAdapter
-from sqlalchemy import Table, and_, bindparam, or_, select, update
+from sqlalchemy import String, Table, and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -35,7 +35,7 @@ from collector.contracts import Contract
 from collector.db.contract_store import contract_version, get_contract, last_known
 from collector.db.engine import Database
 from collector.db.models import ContractRow, Finding, Host, Run
-from collector.db.types import utcnow
+from collector.db.types import UtcDateTime, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +204,12 @@ def store_many(
 
 def _store_batch(session: Session, items: Sequence[Prepared], now: datetime) -> list[Outcome]:
     outcomes: list[Optional[Outcome]] = [None] * len(items)
-    columns = (_HOSTS.c.last_run_at, _HOSTS.c.machine_id, _HOSTS.c.agent_version)
+    columns = (
+        _HOSTS.c.last_run_at,
+        _HOSTS.c.last_run_id,
+        _HOSTS.c.machine_id,
+        _HOSTS.c.agent_version,
+    )
     locked = {
         key: _Locked(*row)
         for key, row in lock_hosts(session, [i.host.id for i in items], *columns).items()
@@ -257,6 +262,7 @@ class _Locked:
     credential_sha256: Optional[str]
     revoked_at: Optional[datetime]
     last_run_at: Optional[datetime]
+    last_run_id: Optional[str]
     machine_id: Optional[str]
     agent_version: str
     version: str  # the contract's source_sha256
@@ -269,18 +275,21 @@ _MOVE_HOST = (
     .where(_HOSTS.c.id == bindparam("b_id"))
     .values(
         last_run_at=bindparam("b_last_run_at"),
+        last_run_id=bindparam("b_last_run_id"),
         identity=bindparam("b_identity"),
         machine_id=bindparam("b_machine_id"),
         agent_version=bindparam("b_agent_version"),
     )
 )
-"""The host's newest run and the identity it reported, for all hosts of a batch at once."""
+"""The host's newest run and the identity it reported, for all hosts of a batch at once. The
+newest run is also every open finding's last run (`Finding.last_run`, `last_seen`)."""
 
 
 def _moved_on(host: _Locked, run: InspectionRun) -> dict[str, Any]:
     return {
         "b_id": host.id,
         "b_last_run_at": run.created_at,
+        "b_last_run_id": str(run.run_id),
         "b_identity": run.host.model_dump(mode="json"),
         "b_machine_id": run.host.machine_id or host.machine_id,
         "b_agent_version": run.agent_version or host.agent_version,
@@ -436,20 +445,22 @@ def _by_key(results: Iterable[CheckResult]) -> dict[tuple[str, str], CheckResult
 
 
 _FINDINGS = cast(Table, Finding.__table__)
-_CARRY = (
-    update(_FINDINGS)
-    .where(_FINDINGS.c.host_id == bindparam("b_host"), _FINDINGS.c.state == OPEN)
-    .values(last_run=bindparam("b_run"), last_seen=bindparam("b_at"))
-)
-"""A run's host's findings still open once the run's resolutions are written: those it carries,
-and those whose severity it changes or opens (which get the same two values again). One
-parameter set per run, not per finding: psycopg sends each set on its own, and the ~12 carried
-findings of each of 64 runs cost 12 ms of client CPU a batch, one per run 2 ms."""
 _RESOLVE = (
     update(_FINDINGS)
     .where(_FINDINGS.c.id == bindparam("b_id"))
-    .values(state=RESOLVED, resolved_run=bindparam("b_run"), resolved_at=bindparam("b_at"))
+    .values(
+        state=RESOLVED,
+        resolved_run=bindparam("b_run"),
+        resolved_at=bindparam("b_at"),
+        # the last run that saw it: the host's newest until this one (unknown only for a host
+        # whose runs were all deleted; then the run of its last change stays)
+        last_run=func.coalesce(bindparam("b_seen_run", type_=String), _FINDINGS.c.last_run),
+        last_seen=func.coalesce(bindparam("b_seen_at", type_=UtcDateTime()), _FINDINGS.c.last_seen),
+    )
 )
+"""What an open finding carries from run to run is not written: it reads its host's newest run
+(`Finding.last_run`). Until the ninth round each run updated every open finding of its host
+(~12 rows a run), the database's largest statement in the bench."""
 
 
 def _advance(
@@ -462,7 +473,8 @@ def _advance(
 
     Only the columns the decision needs are read: most runs repeat the host's open problems
     unchanged, and loading every open finding whole (JSON value, evidence, parameters) cost
-    more than the rest of the run's storage. Whole rows are loaded for the few that change.
+    more than the rest of the run's storage. Whole rows are loaded for the few that change;
+    those that persist unchanged are not written at all (see `_RESOLVE`).
     """
     if not work:
         return []
@@ -474,7 +486,6 @@ def _advance(
         ).where(findings.host_id.in_(list(open_rows)), findings.state == OPEN)
     ):
         open_rows[f.host_id][(f.check, f.item)] = f
-    carried: list[dict[str, Any]] = []
     resolved: list[dict[str, Any]] = []
     changed: dict[int, tuple[_Stored, CheckResult]] = {}
     due: list[bool] = []
@@ -493,16 +504,18 @@ def _advance(
             else:
                 changed[found.id] = (run, result)
         resolved += [
-            {"b_id": f.id, "b_run": run.run_id, "b_at": run.created_at} for f in current.values()
+            {
+                "b_id": f.id,
+                "b_run": run.run_id,
+                "b_at": run.created_at,
+                "b_seen_run": host.last_run_id,
+                "b_seen_at": host.last_run_at,
+            }
+            for f in current.values()
         ]
-        if kept:
-            carried.append({"b_host": host.id, "b_run": run.run_id, "b_at": run.created_at})
         due.append(len(changed) > moved or kept < len(bad) or bool(current))
-    connection = session.connection()
-    # resolutions first: a resolved finding keeps the last run that saw it
-    for statement, params in ((_RESOLVE, resolved), (_CARRY, carried)):
-        if params:  # one executemany each, whatever the number of hosts
-            connection.execute(statement, params)
+    if resolved:  # one executemany, whatever the number of hosts
+        session.connection().execute(_RESOLVE, resolved)
     if changed:
         for finding in session.scalars(select(Finding).where(Finding.id.in_(changed))):
             _update(finding, *changed[finding.id])
@@ -581,8 +594,8 @@ def _update(finding: Finding, run: _Stored, result: CheckResult) -> None:
     finding.threshold = result.threshold.model_dump(mode="json") if result.threshold else None
     finding.evidence = list(result.evidence)
     finding.recommendation_key = result.recommendation_key
-    finding.last_run = run.run_id
-    finding.last_seen = run.created_at
+    finding.stored_last_run = run.run_id
+    finding.stored_last_seen = run.created_at
 
 
 def _raise_max(finding: Finding, severity: Severity) -> None:

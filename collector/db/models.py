@@ -22,9 +22,12 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
+    func,
+    select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
 
 from collector.db.types import BigIntPK, UtcDateTime
 
@@ -87,6 +90,7 @@ class Host(Base):
         comment="newest sign of life (heartbeat, sample, run) by the host's clock"
     )
     last_run_at: Mapped[Optional[datetime]] = mapped_column(comment="created_at of the newest run")
+    last_run_id: Mapped[Optional[str]] = mapped_column(String(36), comment="the newest run")
     inspect_requested_at: Mapped[Optional[datetime]]
 
 
@@ -179,14 +183,43 @@ class Finding(Base):
     evidence: Mapped[list[str]]
     recommendation_key: Mapped[Optional[str]] = mapped_column(String(200))
     opened_run: Mapped[str] = mapped_column(String(36))
-    last_run: Mapped[str] = mapped_column(String(36))
+    # The last run that saw a resolved finding. An open one is seen by its host's newest run
+    # (ingest resolves whatever that run did not see), so for it these hold the run of its last
+    # change only, and `last_run` / `last_seen` below read the host's newest run instead:
+    # carrying them to every open finding at every run was the database's largest write.
+    stored_last_run: Mapped[str] = mapped_column("last_run", String(36))
     resolved_run: Mapped[Optional[str]] = mapped_column(String(36))
     first_seen: Mapped[datetime]
-    last_seen: Mapped[datetime]
+    stored_last_seen: Mapped[datetime] = mapped_column("last_seen")
     resolved_at: Mapped[Optional[datetime]]
     ack_at: Mapped[Optional[datetime]]
     ack_by: Mapped[Optional[str]] = mapped_column(String(200))
     ack_note: Mapped[Optional[str]] = mapped_column(Text)
+
+    last_run: Mapped[str] = column_property(
+        case(
+            (
+                state == "open",
+                func.coalesce(
+                    select(Host.last_run_id).where(Host.id == host_id).scalar_subquery(),
+                    stored_last_run,
+                ),
+            ),
+            else_=stored_last_run,
+        )
+    )
+    last_seen: Mapped[datetime] = column_property(
+        case(
+            (
+                state == "open",
+                func.coalesce(
+                    select(Host.last_run_at).where(Host.id == host_id).scalar_subquery(),
+                    stored_last_seen,
+                ),
+            ),
+            else_=stored_last_seen,
+        )
+    )
 
 
 class SampleRow(Base):

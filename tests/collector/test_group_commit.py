@@ -258,7 +258,8 @@ def test_sample_batches_gather_longer_than_runs(fx: Fixture, db: Database) -> No
     for kind, linger in (("runs", RUN_LINGER), ("samples", SAMPLE_LINGER)):
         (_, t0, n0), (_, t1, n1) = [(k, t, n) for k, t, n in metrics.started if k == kind]
         assert (n0, n1) == (1, 3)
-        assert t1 - t0 >= linger - 0.001
+        # (the first batches are timed as their tasks start, a little after the linger's clock)
+        assert t1 - t0 >= linger - 0.02
         gaps[kind] = t1 - t0
     assert gaps["runs"] < gaps["samples"] / 2
 
