@@ -7,7 +7,7 @@ only as SHA-256 hashes of high-entropy random strings.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, ClassVar, Optional
+from typing import Any, ClassVar, Optional, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -27,7 +27,13 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, column_property, mapped_column
+from sqlalchemy.orm import (
+    DeclarativeBase,
+    Mapped,
+    MappedSQLExpression,
+    column_property,
+    mapped_column,
+)
 
 from collector.db.types import BigIntPK, UtcDateTime
 
@@ -148,6 +154,18 @@ class Run(Base):
     results: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+T = TypeVar("T")
+
+
+def _newest_while_open(
+    state: Mapped[str], host_id: Mapped[str], newest: Mapped[Optional[T]], stored: Mapped[T]
+) -> MappedSQLExpression[T]:
+    """A finding's column as read: while it is open, the host's newest run's (see `Finding`),
+    the stored one once resolved — or should the host know no newest run."""
+    of_host = select(newest).where(Host.id == host_id).scalar_subquery()
+    return column_property(case((state == "open", func.coalesce(of_host, stored)), else_=stored))
+
+
 class Finding(Base):
     """One episode of a problem on a host: opened by a run, kept by later runs, resolved by one."""
 
@@ -196,29 +214,9 @@ class Finding(Base):
     ack_by: Mapped[Optional[str]] = mapped_column(String(200))
     ack_note: Mapped[Optional[str]] = mapped_column(Text)
 
-    last_run: Mapped[str] = column_property(
-        case(
-            (
-                state == "open",
-                func.coalesce(
-                    select(Host.last_run_id).where(Host.id == host_id).scalar_subquery(),
-                    stored_last_run,
-                ),
-            ),
-            else_=stored_last_run,
-        )
-    )
-    last_seen: Mapped[datetime] = column_property(
-        case(
-            (
-                state == "open",
-                func.coalesce(
-                    select(Host.last_run_at).where(Host.id == host_id).scalar_subquery(),
-                    stored_last_seen,
-                ),
-            ),
-            else_=stored_last_seen,
-        )
+    last_run: Mapped[str] = _newest_while_open(state, host_id, Host.last_run_id, stored_last_run)
+    last_seen: Mapped[datetime] = _newest_while_open(
+        state, host_id, Host.last_run_at, stored_last_seen
     )
 
 
