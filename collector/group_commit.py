@@ -53,8 +53,8 @@ linger, see `docs/benchmarks.md` (collector ingest, seventh round)."""
 SAMPLE_LINGER = 0.25
 """The same for sample batches, whose answers nobody waits on: the agent sends its next batch
 minutes later. At 0.03 s, as for runs, the bench's paced phase wrote a sample batch or two a
-transaction, ~23 transactions a second a worker against ~35 for runs; at 0.25 s ~4, and the
-collector spent ~0.4 ms less CPU a run (docs/benchmarks.md, collector ingest, ninth round)."""
+transaction, ~23 transactions a second a worker against ~35 for runs; at 0.25 s ~4 a second, and
+the collector spent ~0.4 ms less CPU a run (docs/benchmarks.md, collector ingest, ninth round)."""
 
 
 @dataclass

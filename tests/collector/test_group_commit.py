@@ -154,7 +154,7 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     )
 
 
-LINGER = RUN_LINGER
+LINGER = RUN_LINGER  # the timed writers' linger below: any would do, the runs' is used
 
 
 def _timed_writer(db: Database) -> tuple[GroupCommit[str, str], list[tuple[float, int]]]:
