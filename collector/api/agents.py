@@ -54,7 +54,7 @@ async def post_samples(
     (`collector.group_commit`, `collector.sample_ingest`)."""
     assert who.host_id is not None
     credentials: HostCredentials = request.app.state.host_credentials
-    writer: GroupCommit[SamplesIn, SampleReceipt] = request.app.state.sample_writer
+    writer: GroupCommit[SamplesIn, SamplesIn, SampleReceipt] = request.app.state.sample_writer
     with credentials.rechecked(who):
         receipt = await writer.store(SamplesIn(who.host_id, who.credential_sha256, batch))
     if not receipt.duplicate:

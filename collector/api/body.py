@@ -12,6 +12,7 @@ The models still appear in the OpenAPI document through `documented(...)` + `add
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, Optional, TypeVar
 
 from fastapi import FastAPI, Request
@@ -26,25 +27,40 @@ _REF = "#/components/schemas/{model}"
 _MODELS: dict[str, type[BaseModel]] = {}
 
 
+@dataclass(frozen=True)
+class JsonText:
+    """A request's JSON body as text, not yet validated: `text` the (inflated) bytes, `gzip`
+    the same bytes as they were posted gzipped, when they were."""
+
+    text: bytes
+    gzip: Optional[bytes]
+
+
+async def json_text(request: Request) -> JsonText:
+    raw = await request.body()
+    posted: Optional[list[bytes]] = request.scope.get(GZIP_BODY)
+    if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: keep the run, mark the spot
+        raw = raw.replace(b"\\u0000", b"\\ufffd")
+        posted = None  # no longer what was posted
+    return JsonText(raw, b"".join(posted) if posted else None)
+
+
+def validated(model: type[M], raw: bytes) -> M:
+    """`raw` as `model`, strictly; a 422 naming each field path in the body otherwise."""
+    try:
+        return model.model_validate_json(raw, strict=True)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [
+                {**err, "loc": ("body", *err["loc"])}
+                for err in exc.errors(include_url=False, include_input=False)
+            ]
+        ) from exc
+
+
 def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
     async def parse(request: Request) -> M:
-        raw = await request.body()
-        posted: Optional[list[bytes]] = request.scope.get(GZIP_BODY)
-        if b"\\u0000" in raw:  # PostgreSQL text cannot hold NUL: keep the run, mark the spot
-            raw = raw.replace(b"\\u0000", b"\\ufffd")
-            posted = None  # no longer what was posted
-        try:
-            parsed = model.model_validate_json(raw, strict=True)
-        except ValidationError as exc:
-            raise RequestValidationError(
-                [
-                    {**err, "loc": ("body", *err["loc"])}
-                    for err in exc.errors(include_url=False, include_input=False)
-                ]
-            ) from exc
-        request.state.json_text = raw  # the text `parsed` came from, for endpoints that keep it
-        request.state.json_gzip = b"".join(posted) if posted else None  # … and that text gzipped
-        return parsed
+        return validated(model, (await json_text(request)).text)
 
     return parse
 

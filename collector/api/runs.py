@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Optional
+from typing import Annotated, Optional, Union
 
 from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Response
 from sqlalchemy import select
@@ -13,12 +13,12 @@ from starlette.concurrency import run_in_threadpool
 from checks.model import InspectionRun
 from checks.wire import RunReceipt
 from collector.alerts.engine import after_ingest
-from collector.api.body import documented, json_body
+from collector.api.body import documented, json_text, validated
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
 from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
 from collector.db.engine import Database
 from collector.db.models import Run
-from collector.group_commit import GroupCommit
+from collector.group_commit import GroupCommit, Posted
 from collector.ingest import (
     HostRef,
     Ingested,
@@ -45,7 +45,6 @@ router = APIRouter(tags=["runs"])
     },
 )
 async def post_run(
-    run: Annotated[InspectionRun, Depends(json_body(InspectionRun))],
     request: Request,
     who: Annotated[Principal, Depends(poster)],
     background: BackgroundTasks,
@@ -56,20 +55,23 @@ async def post_run(
 ) -> Response:
     """Store a run once. Content-Encoding: gzip is accepted.
 
-    Async, and the run is judged on the event loop: only the database work leaves it, batched
-    with the runs of other requests (`collector.group_commit`)."""
+    Async: the run is validated and judged on the event loop, an agent's when its batch starts,
+    and only the database work leaves it, batched with the runs of other requests
+    (`collector.group_commit`)."""
     # (This docstring is the operation's OpenAPI description.) The receipt goes out as a
     # Response built here (`receipt_response`): handed the model, FastAPI would validate it
     # once more and serialise it through the route's field; `response_model` stays for the
     # OpenAPI document. The database comes from the app's state, not from a dependency: every
     # dependency FastAPI solves costs more than the lookup.
     started = time.perf_counter()
+    body = await json_text(request)
+    item: Union[Posted, Prepared]
     if who.kind == "host":
         assert who.host_id is not None and who.contract is not None
         if contract is not None and contract != who.contract:
             raise HTTPException(403, "a host posts runs to its own contract only")
         host = HostRef(who.host_id, who.contract, who.hostname, who.tags, who.credential_sha256)
-        via = "agent"
+        item = Posted(host, body)  # validated and judged with its batch (`group_commit.Posted`)
     else:
         if who.role == Role.viewer:
             raise HTTPException(403, "viewers may only read")
@@ -77,13 +79,13 @@ async def post_run(
             raise HTTPException(422, "query parameter 'contract' is required with an API key")
         if not who.sees(contract):
             raise HTTPException(404, f"contract {contract} not found")
+        run = validated(InspectionRun, body.text)  # its host is named inside
         db: Database = request.app.state.db
         host = await run_in_threadpool(host_for_submission, db, contract, run.host)
-        via = "api"
+        item = prepare(host, run, "api", raw=body.text, packed=body.gzip)
     credentials: HostCredentials = request.app.state.host_credentials
-    writer: GroupCommit[Prepared, Ingested] = request.app.state.run_writer
+    writer: GroupCommit[Union[Posted, Prepared], Prepared, Ingested] = request.app.state.run_writer
     with credentials.rechecked(who):
-        item = prepare(host, run, via, raw=request.state.json_text, packed=request.state.json_gzip)
         outcome = await writer.store(item)
     receipt = outcome.receipt
     if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
