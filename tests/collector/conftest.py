@@ -34,6 +34,7 @@ from collector.db.contract_store import import_contracts
 from collector.db.engine import Database
 from collector.db.migrate import upgrade
 from collector.db.models import ApiKey, EnrollToken
+from collector.ingest import HostRef
 from collector.settings import CollectorSettings
 from tests.conftest import require_service
 
@@ -282,6 +283,12 @@ class Fixture:
         assert r.status_code == 201, r.text
         body = r.json()
         return body["host_id"], body["credential"]
+
+    def host_ref(self, contract: str, hostname: str) -> HostRef:
+        """A freshly enrolled agent's host as ingest takes it, with the credential the API
+        would have cached."""
+        host_id, credential = self.enroll(contract, hostname)
+        return HostRef(host_id, contract, hostname, (), digest(credential))
 
 
 def bearer(secret: str) -> dict[str, str]:

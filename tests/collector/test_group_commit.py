@@ -49,14 +49,9 @@ pytestmark = pytest.mark.py311
 H = timedelta(hours=1)
 
 
-def enrolled(fx: Fixture, contract: str, hostname: str) -> HostRef:
-    host_id, credential = fx.enroll(contract, hostname)
-    return HostRef(host_id, contract, hostname, (), digest(credential))
-
-
 def test_one_batch_answers_each_run_on_its_own(fx: Fixture, db: Database) -> None:
     fx.contract("C-1")
-    a, b, c, d = (enrolled(fx, "C-1", name) for name in ("a", "b", "c", "d"))
+    a, b, c, d = (fx.host_ref("C-1", name) for name in ("a", "b", "c", "d"))
     first = make_run("a", T0, cpu=99)
     ingest_run(db, a, first)
     with db.write() as session:  # d's credential is revoked after the API cached it
@@ -90,7 +85,7 @@ def test_a_run_the_database_refuses_does_not_sink_its_batch(fx: Fixture, db: Dat
     """A failure of the transaction itself (here a trigger refusing one run) makes every run of
     the batch be retried alone: the others are stored, the refused one gets the error."""
     fx.contract("C-1")
-    hosts = [enrolled(fx, "C-1", f"h{i}") for i in range(3)]
+    hosts = [fx.host_ref("C-1", f"h{i}") for i in range(3)]
     runs = [make_run(f"h{i}", T0, cpu=99) for i in range(3)]
     refused = str(runs[1].run_id)
     with db.write() as session:
@@ -129,7 +124,7 @@ def test_the_writer_batches_hosts_and_keeps_each_hosts_order(fx: Fixture, db: Da
     batches, in the order they came — and its newest run is the one that decides its
     findings."""
     fx.contract("C-1")
-    a, b, c, d = (enrolled(fx, "C-1", name) for name in "abcd")
+    a, b, c, d = (fx.host_ref("C-1", name) for name in "abcd")
     a_runs = [make_run("a", T0 + i * H, cpu=cpu) for i, cpu in enumerate((99, 99, 10))]
     others = [(h, make_run(h.hostname, T0, cpu=99)) for h in (b, c, d)]
     metrics = Metrics()
@@ -273,7 +268,7 @@ def test_a_posted_run_that_fails_validation_is_refused_alone(fx: Fixture, db: Da
     """An agent's run is validated when its batch starts: a bad one is answered with the 422
     its request raises (field paths under "body"), and the batch's other runs are stored."""
     fx.contract("C-1")
-    a, b = enrolled(fx, "C-1", "a"), enrolled(fx, "C-1", "b")
+    a, b = fx.host_ref("C-1", "a"), fx.host_ref("C-1", "b")
     good = make_run("b", T0).model_dump_json().encode()
     bad = json.dumps({**json.loads(good), "created_at": "yesterday"}).encode()
 
@@ -297,7 +292,7 @@ def test_a_posted_run_that_fails_validation_is_refused_alone(fx: Fixture, db: Da
 
 def test_the_writer_answers_a_refusal_to_its_request_only(fx: Fixture, db: Database) -> None:
     fx.contract("C-1")
-    a, b = enrolled(fx, "C-1", "a"), enrolled(fx, "C-1", "b")
+    a, b = fx.host_ref("C-1", "a"), fx.host_ref("C-1", "b")
     stranger = HostRef(a.id, a.contract, a.hostname, (), digest("xjh_" + uuid.uuid4().hex))
 
     async def post_both() -> list[object]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 import pytest
@@ -14,7 +14,6 @@ from collector.db.migrate import alembic_config, upgrade
 from collector.db.models import Finding
 from collector.ingest import ingest_run
 from tests.collector.conftest import T0, Fixture, bearer, make_run
-from tests.collector.test_group_commit import H, enrolled
 
 pytestmark = pytest.mark.py311
 
@@ -37,9 +36,10 @@ def test_0005_moves_what_open_findings_carry_to_the_host_and_back(
     fx: Fixture, db: Database
 ) -> None:
     fx.contract("C-1")
-    host = enrolled(fx, "C-1", "app01")
+    host = fx.host_ref("C-1", "app01")
     r1 = make_run("app01", T0, cpu=99, memory=99)
-    r2 = make_run("app01", T0 + H, cpu=99, memory=10)  # CPU persists, memory resolves
+    # CPU persists, memory resolves
+    r2 = make_run("app01", T0 + timedelta(hours=1), cpu=99, memory=10)
     for run in (r1, r2):
         ingest_run(db, host, run)
     key = fx.api_key()
