@@ -263,6 +263,9 @@ def test_sysstat_without_files_for_the_window(tmp_path: Path) -> None:
 
 def test_sysstat_garbage_file_is_a_clear_error(tmp_path: Path) -> None:
     sadc()
-    (tmp_path / f"sa{datetime.now():%d}").write_bytes(b"not a sysstat file\n")
+    # today's file and a window ending now, both read at once: WINDOW ends when the module was
+    # imported, and a suite that crosses midnight would name the file after a day outside it
+    now = datetime.now(timezone.utc)
+    (tmp_path / f"sa{now.astimezone():%d}").write_bytes(b"not a sysstat file\n")
     with pytest.raises(ToolError, match=r"sadf .*exit status"):
-        history(WINDOW, dirs=[str(tmp_path)])
+        history(Window(start=now - timedelta(hours=24), end=now), dirs=[str(tmp_path)])
