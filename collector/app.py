@@ -27,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from agent import __version__
 from collector.alerts.engine import Alerting
 from collector.api import API_PREFIX, ROUTERS
+from collector.api.agent_lane import AgentLane
 from collector.api.body import GZIP_BODY, add_components
 from collector.api.ops import router as ops_router
 from collector.auth import HostCredentials
@@ -178,7 +179,8 @@ def create_app(settings: CollectorSettings, db: Optional[Database] = None) -> Fa
     add_components(app)
     app.include_router(ops_router)
     mount_console(app, settings)
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(AgentLane)  # agents' runs, ahead of FastAPI (`agent_lane`)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)  # outside the lane
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

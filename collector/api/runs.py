@@ -6,8 +6,9 @@ import time
 import uuid
 from typing import Annotated, Optional, Union
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from sqlalchemy import select
+from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from checks.model import InspectionRun
@@ -15,7 +16,7 @@ from checks.wire import RunReceipt
 from collector.alerts.engine import after_ingest
 from collector.api.body import documented, json_text, validated
 from collector.api.schemas import ERRORS, NOT_FOUND, Problem, RunDetail, RunOut
-from collector.auth import Db, HostCredentials, Principal, Reader, Role, poster
+from collector.auth import Db, Engineer, HostCredentials, Principal, Reader, host_principal
 from collector.db.engine import Database
 from collector.db.models import Run
 from collector.group_commit import GroupCommit, Posted
@@ -46,8 +47,7 @@ router = APIRouter(tags=["runs"])
 )
 async def post_run(
     request: Request,
-    who: Annotated[Principal, Depends(poster)],
-    background: BackgroundTasks,
+    who: Engineer,
     contract: Annotated[
         Optional[str],
         Query(description="API keys: the contract the run belongs to (SSH --submit)"),
@@ -55,43 +55,56 @@ async def post_run(
 ) -> Response:
     """Store a run once. Content-Encoding: gzip is accepted.
 
-    Async: the run is validated and judged on the event loop, an agent's when its batch starts,
-    and only the database work leaves it, batched with the runs of other requests
-    (`collector.group_commit`)."""
-    # (This docstring is the operation's OpenAPI description.) The receipt goes out as a
-    # Response built here (`receipt_response`): handed the model, FastAPI would validate it
-    # once more and serialise it through the route's field; `response_model` stays for the
-    # OpenAPI document. The database comes from the app's state, not from a dependency: every
-    # dependency FastAPI solves costs more than the lookup.
+    With a host credential (an agent): the run is its host's, in its contract (`contract`, if
+    given, must be that one). With an API key (engineer, admin): `contract` names the contract,
+    the run names its host. Async: the run is validated and judged on the event loop, an
+    agent's when its batch starts, and only the database work leaves it, batched with the runs
+    of other requests (`collector.group_commit`)."""
+    # (This docstring is the operation's OpenAPI description.) Agents' runs never get here:
+    # `agent_lane.AgentLane` serves them ahead of FastAPI, and this route is their OpenAPI
+    # entry. The database comes from the app's state, not from a dependency: every dependency
+    # FastAPI solves costs more than the lookup.
     started = time.perf_counter()
+    if contract is None:
+        raise HTTPException(422, "query parameter 'contract' is required with an API key")
+    if not who.sees(contract):
+        raise HTTPException(404, f"contract {contract} not found")
     body = await json_text(request)
-    item: Union[Posted, Prepared]
-    if who.kind == "host":
-        assert who.host_id is not None and who.contract is not None
-        if contract is not None and contract != who.contract:
-            raise HTTPException(403, "a host posts runs to its own contract only")
-        host = HostRef(who.host_id, who.contract, who.hostname, who.tags, who.credential_sha256)
-        item = Posted(host, body)  # validated and judged with its batch (`group_commit.Posted`)
-    else:
-        if who.role == Role.viewer:
-            raise HTTPException(403, "viewers may only read")
-        if contract is None:
-            raise HTTPException(422, "query parameter 'contract' is required with an API key")
-        if not who.sees(contract):
-            raise HTTPException(404, f"contract {contract} not found")
-        run = validated(InspectionRun, body.text)  # its host is named inside
-        db: Database = request.app.state.db
-        host = await run_in_threadpool(host_for_submission, db, contract, run.host)
-        item = prepare(host, run, "api", raw=body.text, packed=body.gzip)
-    credentials: HostCredentials = request.app.state.host_credentials
-    writer: GroupCommit[Union[Posted, Prepared], Prepared, Ingested] = request.app.state.run_writer
+    run = validated(InspectionRun, body.text)  # its host is named inside
+    db: Database = request.app.state.db
+    host = await run_in_threadpool(host_for_submission, db, contract, run.host)
+    item = prepare(host, run, "api", raw=body.text, packed=body.gzip)
+    return await stored(request, who, host.id, item, started)
+
+
+async def post_agent_run(request: Request, secret: str) -> Response:
+    """POST /runs with a host credential (`secret`): the run is queued as posted, and validated
+    and judged with its batch (`group_commit.Posted`)."""
+    started = time.perf_counter()
+    who = await host_principal(request.app.state, secret)
+    assert who.host_id is not None and who.contract is not None
+    contract = request.query_params.get("contract")
+    if contract is not None and contract != who.contract:
+        raise HTTPException(403, "a host posts runs to its own contract only")
+    host = HostRef(who.host_id, who.contract, who.hostname, who.tags, who.credential_sha256)
+    return await stored(request, who, host.id, Posted(host, await json_text(request)), started)
+
+
+async def stored(
+    request: Request, who: Principal, host_id: str, item: Union[Posted, Prepared], started: float
+) -> Response:
+    """The answer to a POST /runs once the group commit has stored `item`; alerts follow in the
+    background, after the response, so that they never slow down or fail an ingest."""
+    state = request.app.state
+    credentials: HostCredentials = state.host_credentials
+    writer: GroupCommit[Union[Posted, Prepared], Prepared, Ingested] = state.run_writer
     with credentials.rechecked(who):
         outcome = await writer.store(item)
-    receipt = outcome.receipt
-    if outcome.alerts_due:  # after the response: alerts never slow down or fail an ingest
-        background.add_task(after_ingest, request.app.state.alerting, host.id)
-    request.app.state.metrics.run_stored(receipt.duplicate, time.perf_counter() - started)
-    return receipt_response(receipt)
+    state.metrics.run_stored(outcome.receipt.duplicate, time.perf_counter() - started)
+    response = receipt_response(outcome.receipt)
+    if outcome.alerts_due:
+        response.background = BackgroundTask(after_ingest, state.alerting, host_id)
+    return response
 
 
 def receipt_response(receipt: RunReceipt) -> Response:
