@@ -53,8 +53,10 @@ class AgentLane:
 
     def _host_secret(self, scope: Scope) -> Optional[str]:
         """The host credential of an agent's POST /runs; None for any other request."""
-        if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
+        if scope["type"] != "http" or scope["method"] != "POST":
             return None
+        if scope["path"] not in (self.path, scope.get("root_path", "") + self.path):
+            return None  # the path as Starlette's routing reads it, behind a root path too
         scheme, secret = get_authorization_scheme_param(Headers(scope=scope).get("authorization"))
         if scheme.lower() != "bearer" or not secret.startswith(HOST_PREFIX):
             return None

@@ -97,6 +97,20 @@ def test_what_nothing_handles_is_the_catch_alls_500_on_both_paths(
     assert len(crashes) >= 2 and all("/api/v1/runs" in r.message for r in crashes)
 
 
+def test_an_agent_behind_a_root_path_takes_the_lane_too(
+    fx: Fixture, settings: CollectorSettings, db: Database
+) -> None:
+    """Behind a proxy that mounts the collector under a prefix (uvicorn's --root-path), an
+    agent's run still reaches the lane: FastAPI's route would refuse its credential (403)."""
+    fx.contract("A")
+    _, cred = fx.enroll("A", "a01")
+    with TestClient(create_app(settings, db), root_path="/xunjian") as client:
+        run = run_json(make_run("a01", T0))
+        r = client.post("/xunjian/api/v1/runs", json=run, headers=bearer(cred))
+        assert r.status_code == 201, r.text
+        assert client.get("/xunjian/api/v1/hosts", headers=bearer(cred)).status_code == 403
+
+
 class Outer(Exception):
     pass
 
