@@ -16,12 +16,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import State
 
 from collector.db.engine import Database
 from collector.db.models import ApiKey, Host
@@ -194,7 +195,7 @@ class HostCredentials:
             raise
 
 
-async def host_principal(state: Any, secret: str) -> Principal:
+async def host_principal(state: State, secret: str) -> Principal:
     """A host credential's principal for the agents' endpoints, through the app's
     `HostCredentials` (`state`: the app's state): a cached credential costs no thread-pool hop;
     a lookup still runs in the pool. The endpoint must re-check it on its locked host row

@@ -74,7 +74,7 @@ async def post_run(
     db: Database = request.app.state.db
     host = await run_in_threadpool(host_for_submission, db, contract, run.host)
     item = prepare(host, run, "api", raw=body.text, packed=body.gzip)
-    return await stored(request, who, host.id, item, started)
+    return await stored(request, who, item, started)
 
 
 async def post_agent_run(request: Request, secret: str) -> Response:
@@ -87,11 +87,11 @@ async def post_agent_run(request: Request, secret: str) -> Response:
     if contract is not None and contract != who.contract:
         raise HTTPException(403, "a host posts runs to its own contract only")
     host = HostRef(who.host_id, who.contract, who.hostname, who.tags, who.credential_sha256)
-    return await stored(request, who, host.id, Posted(host, await json_text(request)), started)
+    return await stored(request, who, Posted(host, await json_text(request)), started)
 
 
 async def stored(
-    request: Request, who: Principal, host_id: str, item: Union[Posted, Prepared], started: float
+    request: Request, who: Principal, item: Union[Posted, Prepared], started: float
 ) -> Response:
     """The answer to a POST /runs once the group commit has stored `item`; alerts follow in the
     background, after the response, so that they never slow down or fail an ingest."""
@@ -103,7 +103,7 @@ async def stored(
     state.metrics.run_stored(outcome.receipt.duplicate, time.perf_counter() - started)
     response = receipt_response(outcome.receipt)
     if outcome.alerts_due:
-        response.background = BackgroundTask(after_ingest, state.alerting, host_id)
+        response.background = BackgroundTask(after_ingest, state.alerting, item.host.id)
     return response
 
 
