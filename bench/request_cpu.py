@@ -8,8 +8,8 @@ the endpoint (routing, dependencies) is lost in that. Here one enrolled agent po
 ~50 KB gzip runs and its sample batches one after another through the ASGI app on SQLite, and
 the group commit's writers answer every request with the receipt of one real earlier write (a
 run's marked as calling for no alerts, as in steady state): what is left is the request path on
-the event loop — BodyLimit's inflation, routing, dependencies, strict validation, judging, the
-answer. Reported: the event loop's thread CPU per request, least and median of `--reps` blocks
+the event loop — BodyLimit's inflation, the agent lane for runs (FastAPI's routing and
+dependencies for samples), strict validation, judging, the answer. Reported: the event loop's thread CPU per request, least and median of `--reps` blocks
 of `--posts` requests.
 """
 
