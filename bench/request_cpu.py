@@ -9,8 +9,8 @@ the endpoint (routing, dependencies) is lost in that. Here one enrolled agent po
 the group commit's writers answer every request with the receipt of one real earlier write (a
 run's marked as calling for no alerts, as in steady state): what is left is the request path on
 the event loop — BodyLimit's inflation, the agent lane for runs (FastAPI's routing and
-dependencies for samples), strict validation, judging, the answer. Reported: the event loop's thread CPU per request, least and median of `--reps` blocks
-of `--posts` requests.
+dependencies for samples), strict validation, judging, the answer. Reported: the event loop's
+thread CPU per request, least and median of `--reps` blocks of `--posts` requests.
 """
 
 from __future__ import annotations
