@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Optional, cast
 
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, bindparam, delete, select
 from sqlalchemy.orm import Session
 
 from collector.contracts import Contract
@@ -24,6 +24,11 @@ from collector.db.models import Downtime, Host
 from collector.db.types import utcnow
 
 _DOWNTIME = cast(Table, Downtime.__table__)
+_END_SILENCES = delete(_DOWNTIME).where(
+    _DOWNTIME.c.host_id.in_(bindparam("b_hosts", expanding=True)), _DOWNTIME.c.end.is_(None)
+)
+"""The open silences of hosts that showed signs of life: built once, run for each transaction of
+sample batches."""
 
 CLOCK_SKEW = timedelta(minutes=5)
 """Evidence from further in the future than this (a wrong host clock) is ignored."""
@@ -84,10 +89,7 @@ def observe(
             if b - a > host.silence
         ]
     if moved:  # on the connection: no Downtime is loaded here for the ORM to keep in step
-        downtime = _DOWNTIME.c
-        session.connection().execute(
-            delete(_DOWNTIME).where(downtime.host_id.in_(list(moved)), downtime.end.is_(None))
-        )
+        session.connection().execute(_END_SILENCES, {"b_hosts": list(moved)})
     for host, points in revised:
         _split_closed(session, host, points)
     session.add_all(opened)

@@ -60,6 +60,12 @@ _BATCHES = cast(Table, SampleBatchRow.__table__)
 _SEEN_AT = (
     update(_HOSTS).where(_HOSTS.c.id == bindparam("b_id")).values(last_seen_at=bindparam("b_at"))
 )
+_SEEN_BATCHES = select(_BATCHES.c.batch_id, _BATCHES.c.samples, _BATCHES.c.stored).where(
+    _BATCHES.c.batch_id.in_(bindparam("b_ids", expanding=True))
+)
+"""Which of a transaction's batch ids are stored already (replays); like the other statements
+here, built once (`collector.ingest._lock_statement`)."""
+_INSERT_BATCHES = insert(_BATCHES)
 
 
 def store_sample_batches(
@@ -112,16 +118,8 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
         ).items()
     }
     ids = [str(i.batch.batch_id) for i in items]
-    batches = _BATCHES.c
     connection = session.connection()
-    seen = {
-        row.batch_id: row
-        for row in connection.execute(
-            select(batches.batch_id, batches.samples, batches.stored).where(
-                batches.batch_id.in_(ids)
-            )
-        )
-    }
+    seen = {row.batch_id: row for row in connection.execute(_SEEN_BATCHES, {"b_ids": ids})}
     outcomes: list[Optional[Outcome]] = [None] * len(items)
     fresh: list[tuple[int, SamplesIn, _LockedHost]] = []
     for n, item in enumerate(items):
@@ -143,7 +141,7 @@ def _store(session: Session, items: Sequence[SamplesIn], default_silence: int) -
     stored = _insert_samples(session, [(item, host) for _, item, host in fresh])
     if fresh:
         connection.execute(
-            insert(_BATCHES),
+            _INSERT_BATCHES,
             [
                 {
                     "batch_id": ids[n],
@@ -200,14 +198,14 @@ def _insert_samples(
         }
         for host, s in samples
     ]
-    stmt = (
-        sqlite.insert(SampleRow)
-        .on_conflict_do_nothing(index_elements=["host_id", "at"])
-        .returning(SampleRow.host_id)
-    )
-    return Counter(connection.execute(stmt, values).scalars())
+    return Counter(connection.execute(_SQLITE_INSERT_SAMPLES, values).scalars())
 
 
+_SQLITE_INSERT_SAMPLES = (
+    sqlite.insert(SampleRow)
+    .on_conflict_do_nothing(index_elements=["host_id", "at"])
+    .returning(SampleRow.host_id)
+)
 _SAMPLES = cast(Table, SampleRow.__table__)
 _COLUMNS = ", ".join(f'"{c.name}"' for c in _SAMPLES.columns if c.name != "id")
 _PG_INSERT_SAMPLES = text(
