@@ -63,8 +63,9 @@ _SEEN_AT = (
 _SEEN_BATCHES = select(_BATCHES.c.batch_id, _BATCHES.c.samples, _BATCHES.c.stored).where(
     _BATCHES.c.batch_id.in_(bindparam("b_ids", expanding=True))
 )
-"""Which of a transaction's batch ids are stored already (replays); like the other statements
-here, built once (`collector.ingest._lock_statement`)."""
+"""Which of a transaction's batch ids are stored already (replays). Like the other statements
+here, built once: building a Core statement costs more client CPU than its round trip
+(docs/benchmarks.md, collector ingest, eleventh round)."""
 _INSERT_BATCHES = insert(_BATCHES)
 
 
