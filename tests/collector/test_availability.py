@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from collector.availability import availability, sweep
 from collector.db.engine import Database
@@ -97,6 +97,52 @@ def test_sweep_opens_a_silence_and_the_next_sign_of_life_closes_it(
     assert _downtime(db, host_id) == [(T0 + M, None)]
     client.post("/api/v1/heartbeat", json={"at": (T0 + 50 * M).isoformat()}, headers=auth)
     assert _downtime(db, host_id) == [(T0 + M, T0 + 50 * M)]
+
+
+def _enrolled_at_t0(fx: Fixture, db: Database, contract: str, hostname: str) -> str:
+    host_id, _ = fx.enroll(contract, hostname)
+    with db.write() as s:
+        host = s.get(Host, host_id)
+        assert host is not None
+        host.enrolled_at = T0
+    return host_id
+
+
+def test_sweep_holds_each_host_to_its_own_contracts_limit(fx: Fixture, db: Database) -> None:
+    fx.contract("C-1", "silence_minutes = 10\n")
+    fx.contract("C-2")  # the collector's limit: 30 minutes
+    strict = _enrolled_at_t0(fx, db, "C-1", "app01")
+    lenient = _enrolled_at_t0(fx, db, "C-2", "app02")
+    with db.write() as s:
+        assert sweep(s, 30, now=T0 + 20 * M) == [strict]
+    with db.write() as s:
+        assert sorted(sweep(s, 30, now=T0 + 40 * M)) == sorted([strict, lenient])
+
+
+def test_sweep_reads_each_contract_once_not_once_a_host(fx: Fixture, db: Database) -> None:
+    """The scheduler sweeps every minute in every worker: its queries must not grow with the
+    hosts (it read the contract's version once a host: 200 queries at 200 hosts)."""
+    fx.contract("C-1", "silence_minutes = 10\n")
+
+    def statements() -> int:
+        seen: list[str] = []
+
+        def count(*args: Any) -> None:
+            seen.append(args[2])
+
+        event.listen(db.engine, "before_cursor_execute", count)
+        try:
+            with db.write() as s:  # none silent yet: no downtime to write
+                assert sweep(s, 30, now=T0 + 5 * M) == []
+        finally:
+            event.remove(db.engine, "before_cursor_execute", count)
+        return len(seen)
+
+    _enrolled_at_t0(fx, db, "C-1", "app00")
+    one = statements()
+    for n in range(1, 6):
+        _enrolled_at_t0(fx, db, "C-1", f"app{n:02}")
+    assert statements() == one
 
 
 def test_hosts_without_agent_have_no_availability(
