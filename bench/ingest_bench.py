@@ -362,7 +362,7 @@ def generator_gc_held() -> Iterator[None]:
 
     Until the twelfth round it ran as it liked, and a full collection of everything the
     generator holds (the template run parsed, httpx, psutil, the phase's latencies) came 0.1–2 s
-    into every paced phase: 57–100 ms with the event loop stopped (timed with `gc.callbacks`).
+    into every paced phase: 62–100 ms with the event loop stopped (timed with `gc.callbacks`).
     Replies that came meanwhile were timed that much late and the agents' next posts went out
     together: in one run, 40 runs over 150 ms in the half second after it, against at most 29
     in any other. The phase's cyclic garbage waits for the collection after it."""

@@ -127,7 +127,7 @@ def silent_hosts(
     ).all()
     # each contract's limit once: read per host, its version query made the scheduler's sweep
     # (every minute, in every worker) and each /metrics scrape one query a host — 140–160 ms
-    # under the ingest bench's load at 200 hosts, against 10–12 ms so
+    # under the ingest bench's load at 200 hosts, against 10–12 ms now
     limits = {
         number: silence_of(get_contract(session, number), default_minutes)
         for number in {h.contract for h in hosts}
