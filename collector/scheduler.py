@@ -4,7 +4,8 @@ Runs inside `xunjian serve` as a daemon thread driving a `schedule.Scheduler` (o
 started and stopped by the app's lifespan). Nothing is held in memory between ticks: every job
 claims its work in the database (a report's unique (contract, period) row, outbox leases, the
 alert engine's rows), so any number of collectors — or uvicorn workers — may tick at once and
-each report is still built once and each message sent once.
+each report is still built once and each message sent once. Each job as a whole is claimed too
+(collector/db/job_slots.py): one collector a minute runs it, not every process.
 
 Reports: a scheduled period's report is built in the first tick after the period ends (in the
 contract's timezone) and queued for mail. Periods that ended more than CATCH_UP ago are left
@@ -33,6 +34,7 @@ from collector.alerts.engine import tick as alert_tick
 from collector.availability import sweep
 from collector.db.contract_store import get_contract
 from collector.db.engine import Database
+from collector.db.job_slots import claim_slot
 from collector.db.models import ContractRow
 from collector.db.models_reports import ReportRow
 from collector.db.types import utcnow
@@ -87,19 +89,32 @@ def handlers(db: Database, settings: CollectorSettings) -> dict[str, Handler]:
     return out
 
 
-def tick(db: Database, settings: CollectorSettings, worker: str) -> None:
-    """One round of every job; a failing job is logged and does not stop the others."""
+def tick(
+    db: Database, settings: CollectorSettings, worker: str, every: int = TICK_SECONDS
+) -> list[str]:
+    """One round of every job this process claims; the names of those it ran.
+
+    A job another collector ran less than `every` seconds ago is skipped (collector/db/
+    job_slots.py). A failing job is logged and does not stop the others; it is due again after
+    `every`, in whichever collector ticks first.
+    """
     jobs: list[tuple[str, Callable[[], object]]] = [
         ("availability sweep", lambda: _sweep(db, settings)),
         ("alerts", lambda: alert_tick(Alerting.from_settings(db, settings))),
         ("reports", lambda: due_reports(db, settings, worker)),
         ("outbox", lambda: drain(db, worker, handlers(db, settings))),
     ]
+    ran: list[str] = []
     for name, job in jobs:
         try:
+            with db.write() as session:
+                if not claim_slot(session, name, worker, timedelta(seconds=every), utcnow()):
+                    continue
+            ran.append(name)
             job()
         except Exception:
             log.exception("scheduled job %r failed; it runs again next tick", name)
+    return ran
 
 
 def _sweep(db: Database, settings: CollectorSettings) -> None:
@@ -116,7 +131,7 @@ class Scheduler:
         self.worker = worker_name()
         self._stop = threading.Event()
         self._jobs = schedule.Scheduler()
-        self._jobs.every(interval).seconds.do(tick, db, settings, self.worker)
+        self._jobs.every(interval).seconds.do(tick, db, settings, self.worker, interval)
         self._thread = threading.Thread(target=self._loop, name="xunjian-scheduler", daemon=True)
 
     def start(self) -> None:
