@@ -57,7 +57,6 @@ name = "Bench vendor"
 PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
 PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
-MAX_RATE = 600  # runs/s the closed-loop phase has bodies ready for
 WARM_UP = 1.0  # seconds at a phase's start left out of its runs/s (connecting, the first posts)
 SAMPLES_EVERY = 4  # an agent posts a batch of samples after every 4th run
 METRICS = httpx.Client(timeout=30)
@@ -377,11 +376,16 @@ def generator_gc_held() -> Iterator[None]:
 
 
 def phase(
-    agents: list[Agent], port: int, seconds: float, rate: float, processes: dict[str, int]
+    agents: list[Agent],
+    port: int,
+    seconds: float,
+    rate: float,
+    processes: dict[str, int],
+    max_rate: float,
 ) -> dict[str, Any]:
     """Bodies and requests are built first; then the clock runs and only the sending is timed.
     CPU of the generator, the collector and the database are read around the timed part."""
-    per_agent = math.ceil(seconds * (rate or MAX_RATE) / len(agents)) + 2
+    per_agent = math.ceil(seconds * (rate or max_rate) / len(agents)) + 2
     scripts = [a.script(per_agent) for a in agents]
     interval = len(agents) / rate if rate else 0.0
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
@@ -519,8 +523,8 @@ def bench(kind: str, args: argparse.Namespace, template: bytes) -> dict[str, Any
         processes = {"generator": os.getpid(), "collector": proc.pid}
         if pg_pid:
             processes["postgres"] = pg_pid
-        saturated = phase(agents, port, args.duration, 0, processes)
-        paced = phase(agents, port, args.duration, args.rate, processes)
+        saturated = phase(agents, port, args.duration, 0, processes, args.max_rate)
+        paced = phase(agents, port, args.duration, args.rate, processes, args.max_rate)
         return {"db": kind, "workers": args.workers, "saturation": saturated, "paced": paced}
     finally:
         proc.terminate()
@@ -537,6 +541,12 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per phase")
     parser.add_argument("--rate", type=float, default=300.0, help="offered runs/s, paced phase")
     parser.add_argument("--workers", type=int, default=2, help="uvicorn worker processes")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        default=1200.0,
+        help="runs/s the saturation phase has requests built for (each ~8 KB, built before the clock)",
+    )
     args = parser.parse_args()
     template = template_run()
     print(
