@@ -113,7 +113,7 @@ def tick(
             ran.append(name)
             job()
         except Exception:
-            log.exception("scheduled job %r failed; it runs again next tick", name)
+            log.exception("scheduled job %r failed; it is due again in %d s", name, every)
     return ran
 
 
