@@ -9,6 +9,7 @@ from sqlalchemy import func, select, text
 from collector.alerts.deliver import metrics_text
 from collector.auth import Db
 from collector.availability import silent_hosts
+from collector.db.job_slots import metrics_text as job_metrics
 from collector.db.models import Host
 from collector.reports.store import metrics_text as report_metrics
 
@@ -32,7 +33,7 @@ def metrics(request: Request, db: Db) -> PlainTextResponse:
                 Host.revoked_at.is_(None), Host.credential_sha256.is_not(None)
             )
         )
-        alerts = metrics_text(session) + report_metrics(session)
+        alerts = metrics_text(session) + report_metrics(session) + job_metrics(session)
     text_out = request.app.state.metrics.render(
         [
             ("xunjian_hosts_enrolled", "Live hosts with an agent.", float(live or 0)),

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, update
+from sqlalchemy import String, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from collector.db.alerts import insert_ignore
@@ -45,3 +45,17 @@ def claim_slot(session: Session, job: str, worker: str, every: timedelta, now: d
         .returning(JobSlot.job)
     ).first()
     return moved is not None or insert_ignore(session, JobSlot, {"job": job, **values})
+
+
+def metrics_text(session: Session) -> str:
+    """Prometheus lines: when each job last ran, in whichever collector. A scheduler that has
+    stopped everywhere shows as `time() - xunjian_scheduled_job_last_run_timestamp_seconds`
+    growing past a minute or two, which no counter of one process could tell."""
+    name = "xunjian_scheduled_job_last_run_timestamp_seconds"
+    lines = [
+        f"# HELP {name} When each scheduled job last started (Unix time), in any collector.",
+        f"# TYPE {name} gauge",
+    ]
+    for job, ran_at in session.execute(select(JobSlot.job, JobSlot.ran_at).order_by(JobSlot.job)):
+        lines.append(f'{name}{{job="{job}"}} {ran_at.timestamp():.3f}')
+    return "\n".join(lines) + "\n"

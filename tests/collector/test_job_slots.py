@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import timedelta
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from collector.db.engine import Database
@@ -87,3 +89,17 @@ def test_a_failing_job_keeps_its_claim_and_the_others_run(
     assert tick(db, settings, "first") == JOBS
     assert "scheduled job 'availability sweep' failed" in caplog.text
     assert tick(db, settings, "second") == []  # due again next minute, not at once elsewhere
+
+
+def test_metrics_say_when_each_job_last_ran(
+    db: Database, settings: CollectorSettings, client: TestClient
+) -> None:
+    name = "xunjian_scheduled_job_last_run_timestamp_seconds"
+    assert f"# TYPE {name} gauge" in client.get("/metrics").text  # nothing ran yet: no series
+    before = time.time()
+    tick(db, settings, "first")
+    lines = [line for line in client.get("/metrics").text.splitlines() if line.startswith(name)]
+    assert [line.split("}")[0] for line in lines] == [
+        f'{name}{{job="{job}"' for job in sorted(JOBS)
+    ]
+    assert all(before - 1 <= float(line.split()[-1]) <= time.time() for line in lines)
