@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Any, Optional, TypeVar
 
 import click
-from sqlalchemy import inspect
 
 from agent.config import ConfigError
 from collector.db.engine import Database
-from collector.db.migrate import upgrade
+from collector.db.migrate import schema_mismatch, upgrade
 from collector.settings import CollectorSettings, load_settings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,8 +36,9 @@ def open_db(settings: CollectorSettings) -> Database:
     db = Database(settings.db_url)
     if db.is_sqlite:
         upgrade(db)
-    elif "contracts" not in inspect(db.engine).get_table_names():
-        raise click.ClickException("the database has no tables yet: run `xunjian db upgrade` first")
+    elif (mismatch := schema_mismatch(db)) is not None:
+        db.dispose()
+        raise click.ClickException(mismatch)
     return db
 
 

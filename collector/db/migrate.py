@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import inspect
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 
 from collector.db.engine import Database
 
@@ -26,5 +29,30 @@ def upgrade(db: Database, revision: str = "heads") -> None:
     command.upgrade(alembic_config(db), revision)
 
 
-def current_tables(db: Database) -> set[str]:
-    return set(inspect(db.engine).get_table_names())
+def schema_mismatch(db: Database) -> Optional[str]:
+    """Why this code cannot use the database's schema as it is, or None when it can.
+
+    PostgreSQL is shared and upgraded on purpose (`xunjian db upgrade`), so a collector of a
+    newer version may start on a schema still a migration behind. Without this it would serve,
+    and fail later and elsewhere: a missing table or column in every ingest, or a scheduler whose
+    every job fails each minute."""
+    script = ScriptDirectory.from_config(alembic_config(db))
+    with db.engine.connect() as connection:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    wanted = set(script.get_heads())
+    if current == wanted:
+        return None
+    if not current:
+        return "the database has no tables yet: run `xunjian db upgrade` first"
+    try:
+        for revision in current:
+            script.get_revision(revision)
+    except CommandError:
+        return (
+            f"the database schema is at {', '.join(sorted(current))}, which this version of "
+            "xunjian does not know (a newer one upgraded it): run the newer version"
+        )
+    return (
+        f"the database schema is at {', '.join(sorted(current))} and this version of xunjian "
+        f"needs {', '.join(sorted(wanted))}: run `xunjian db upgrade`"
+    )
