@@ -390,6 +390,7 @@ def phase(
     interval = len(agents) / rate if rate else 0.0
     before = {name: cpu_by_pid(pid, name != "generator") for name, pid in processes.items()}
     kernel_before = cpu_by_pid(processes["collector"], True, system=True)
+    machine_before = psutil.cpu_times()
     batched_before = batching(port)
     held: list[int] = []  # counted halfway through, while the agents are connected
     counting = threading.Timer(seconds / 2, lambda: held.extend(agents_per_worker(processes, port)))
@@ -397,6 +398,7 @@ def phase(
     with generator_gc_held():
         answers, errors, started = asyncio.run(run_phase(scripts, port, seconds, interval))
     elapsed = time.perf_counter() - started
+    machine = machine_shares(machine_before, psutil.cpu_times())
     counting.join()
     batched = [a - b for a, b in zip(batching(port), batched_before)]
     cpu: dict[str, Any] = {
@@ -437,11 +439,27 @@ def phase(
         "p99_ms": p99_ms(latencies),
         "p99_ms_by_5s": p99_ms_by_slice(answers, started, seconds, 5.0),
         **cpu,
+        **machine,
         # group commit: runs per transaction, in the worker that answered /metrics
         "runs_per_batch": round(batched[1] / batched[0], 1) if batched[0] > 0 else None,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }
+
+
+def machine_shares(before: Any, after: Any) -> dict[str, float]:
+    """The whole machine's idle time and the time its hypervisor gave its vCPUs to others
+    (`steal`, Linux), as % of all CPU time over the phase: a run whose tail grew while steal
+    rose was slowed from outside the VM, not by what ran in it."""
+    counted = [f for f in after._fields if not f.startswith("guest")]  # guest is in user too
+    total = sum(getattr(after, f) - getattr(before, f) for f in counted)
+    if total <= 0:
+        return {}
+    share = {
+        name: 100 * (getattr(after, name, 0.0) - getattr(before, name, 0.0)) / total
+        for name in ("idle", "steal")
+    }
+    return {f"machine_{name}_pct": round(value, 1) for name, value in share.items()}
 
 
 def p99_ms(latencies: list[float]) -> float | None:
