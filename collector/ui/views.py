@@ -25,7 +25,7 @@ from checks.model import Severity, Threshold
 from checks.text import Texts
 from collector import periods
 from collector.alerts.engine import response_deadline
-from collector.availability import silence_for
+from collector.availability import silence_of
 from collector.contracts import Contract, Priority
 from collector.db.contract_store import get_contract
 from collector.db.models import ContractRow, Finding, Host, Run
@@ -172,8 +172,8 @@ def _host_line(
     counts: Counter[str],
 ) -> HostLine:
     watched = host.credential_sha256 is not None and host.revoked_at is None
-    silent = watched and f.now - (host.last_seen_at or host.enrolled_at) > silence_for(
-        session, host, silence_default
+    silent = watched and f.now - (host.last_seen_at or host.enrolled_at) > silence_of(
+        contract, silence_default
     )
     recent_run = host.last_run_at is not None and f.now - host.last_run_at <= REPORTING_RUN_AGE
     worst = session.scalar(
