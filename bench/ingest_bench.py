@@ -343,16 +343,26 @@ def agents_per_worker(processes: dict[str, int], port: int) -> list[int]:
     )
 
 
-def batching(port: int) -> tuple[int, int]:
-    """(batches, runs in them) of the runs' group commit, from /metrics. Counters are per
-    worker process, so with several workers this is whichever worker answered (the same one
-    each time, on a kept-alive connection: differences are that worker's)."""
+WAIT_PHASES = ("queued", "ready", "write")
+
+
+def batching(port: int) -> list[float]:
+    """Batches, the runs in them and the seconds those runs waited in each of `WAIT_PHASES`, of
+    the runs' group commit, from /metrics. Counters are per worker process, so with several
+    workers this is whichever worker answered (the same one each time, on a kept-alive
+    connection: differences are that worker's)."""
     text = METRICS.get(f"http://127.0.0.1:{port}/metrics").text
     found = dict(re.findall(r'^(xunjian_ingest_batch\w+)\{kind="runs"\} (\d+)', text, re.M))
-    return (
-        int(found.get("xunjian_ingest_batches_total", 0)),
-        int(found.get("xunjian_ingest_batched_items_total", 0)),
+    waited = dict(
+        re.findall(
+            r'^xunjian_ingest_wait_seconds_total\{kind="runs",phase="(\w+)"\} (\S+)', text, re.M
+        )
     )
+    return [
+        float(found.get("xunjian_ingest_batches_total", 0)),
+        float(found.get("xunjian_ingest_batched_items_total", 0)),
+        *(float(waited.get(phase, 0)) for phase in WAIT_PHASES),
+    ]
 
 
 @contextlib.contextmanager
@@ -440,8 +450,16 @@ def phase(
         "p99_ms_by_5s": p99_ms_by_slice(answers, started, seconds, 5.0),
         **cpu,
         **machine,
-        # group commit: runs per transaction, in the worker that answered /metrics
+        # group commit: runs per transaction, and the mean of each part of a run's wait in it
+        # (queued for its batch, the batch validated and judged, its transaction), in the
+        # worker that answered /metrics
         "runs_per_batch": round(batched[1] / batched[0], 1) if batched[0] > 0 else None,
+        "runs_wait_ms": {
+            phase: round(1000 * seconds / batched[1], 1)
+            for phase, seconds in zip(WAIT_PHASES, batched[2:])
+        }
+        if batched[1] > 0
+        else None,
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
     }

@@ -23,6 +23,7 @@ keeps its meaning.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from collector.api.body import JsonText, validated
 from collector.api.schemas import SampleReceipt
 from collector.db.engine import Database
 from collector.ingest import HostRef, Ingested, Prepared, prepare, store_many
-from collector.metrics import Metrics
+from collector.metrics import BatchTimes, Metrics
 from collector.sample_ingest import SamplesIn, store_sample_batches
 
 Q = TypeVar("Q")
@@ -65,6 +66,7 @@ class _Waiting(Generic[Q, R]):
     item: Q
     host: str
     answer: asyncio.Future[R]
+    queued_at: float  # time.perf_counter() when it came
 
 
 class GroupCommit(Generic[Q, T, R]):
@@ -74,7 +76,8 @@ class GroupCommit(Generic[Q, T, R]):
     what refuses it alone) on the event loop when its batch starts, the batch's items one after
     another. `write_many(db, items)` stores items of distinct hosts in one transaction and
     answers each (its result, or the exception that refused it alone); `host_of` names an item's
-    host; `on_batch(size)` counts the batches for /metrics; `linger`: see `RUN_LINGER`."""
+    host; `on_batch(times)` counts each batch and its times for /metrics once it is written;
+    `linger`: see `RUN_LINGER`."""
 
     def __init__(
         self,
@@ -82,7 +85,7 @@ class GroupCommit(Generic[Q, T, R]):
         ready: Callable[[Q], T],
         write_many: Callable[[Database, Sequence[T]], Sequence[Union[R, Exception]]],
         host_of: Callable[[Q], str],
-        on_batch: Callable[[int], None],
+        on_batch: Callable[[BatchTimes], None],
         linger: float,
     ) -> None:
         self.db = db
@@ -99,7 +102,7 @@ class GroupCommit(Generic[Q, T, R]):
     async def store(self, item: Q) -> R:
         """Store one item (raises what refused it); returns once it is committed."""
         answer: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Waiting(item, self._host_of(item), answer))
+        self._queue.append(_Waiting(item, self._host_of(item), answer, time.perf_counter()))
         self._start()
         return await answer
 
@@ -146,6 +149,7 @@ class GroupCommit(Generic[Q, T, R]):
         return batch
 
     async def _write(self, queued: list[_Waiting[Q, R]]) -> None:
+        started = time.perf_counter()
         batch: list[_Waiting[Q, R]] = []
         items: list[T] = []
         for waiting in queued:
@@ -158,12 +162,15 @@ class GroupCommit(Generic[Q, T, R]):
             batch.append(waiting)
         if not batch:
             return
-        self._on_batch(len(batch))
+        readied = time.perf_counter()
         outcomes: Sequence[Union[R, Exception]]
         try:
             outcomes = await run_in_threadpool(self._write_many, self.db, items)
         except Exception as exc:  # not even a connection: every request hears of it
             outcomes = [exc for _ in batch]
+        written = time.perf_counter()
+        queued_s = sum(started - waiting.queued_at for waiting in batch)
+        self._on_batch(BatchTimes(len(batch), queued_s, readied - started, written - readied))
         for waiting, outcome in zip(batch, outcomes):
             if waiting.answer.done():  # the client went away; its item is stored anyway
                 continue

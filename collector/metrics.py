@@ -10,11 +10,24 @@ from __future__ import annotations
 import threading
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 BATCH_KINDS = ("runs", "samples")
+WAIT_PHASES = ("queued", "ready", "write")
+
+
+@dataclass(frozen=True)
+class BatchTimes:
+    """Where a batch's items spent their wait, in seconds: what /metrics adds up, so that a slow
+    POST /runs can be told apart as queueing, judging or the database without a profiler."""
+
+    items: int  # stored or refused by the transaction (not those refused before it, a 422)
+    queued: float  # summed over those items: from arrival until their batch started
+    ready: float  # the batch validated and judged, on the event loop
+    write: float  # the batch's transaction, in the writer thread, from dispatch to answer
 
 
 class Metrics:
@@ -26,6 +39,8 @@ class Metrics:
         self.heartbeats = 0
         self.batches: dict[str, int] = defaultdict(int)  # group commits by kind (runs, samples)
         self.batched: dict[str, int] = defaultdict(int)  # … and the items they held
+        # … and the seconds those items spent in each phase of their wait, summed over them
+        self.waited: dict[tuple[str, str], float] = defaultdict(float)
         self._buckets = [0] * len(LATENCY_BUCKETS)
         self._latency_sum = 0.0
         self._latency_count = 0
@@ -39,10 +54,13 @@ class Metrics:
                 if seconds <= bound:
                     self._buckets[i] += 1
 
-    def batch_written(self, kind: str, items: int) -> None:
+    def batch_written(self, kind: str, times: BatchTimes) -> None:
         with self._lock:
             self.batches[kind] += 1
-            self.batched[kind] += items
+            self.batched[kind] += times.items
+            self.waited[kind, "queued"] += times.queued
+            self.waited[kind, "ready"] += times.items * times.ready
+            self.waited[kind, "write"] += times.items * times.write
 
     def reject(self, reason: str) -> None:
         with self._lock:
@@ -89,6 +107,21 @@ class Metrics:
                 out.append(
                     f'xunjian_ingest_batched_items_total{{kind="{kind}"}} {self.batched[kind]}'
                 )
+            _family(
+                out,
+                "xunjian_ingest_wait_seconds_total",
+                "counter",
+                "Seconds those items waited, summed over them, by kind and phase: queued (from "
+                "arrival until their batch started), ready (their batch made ready on the event "
+                "loop: agents' runs validated and judged), write (their batch's transaction). "
+                "Over xunjian_ingest_batched_items_total: the mean of each part of the wait.",
+            )
+            for kind in BATCH_KINDS:
+                for phase in WAIT_PHASES:
+                    out.append(
+                        f'xunjian_ingest_wait_seconds_total{{kind="{kind}",phase="{phase}"}} '
+                        f"{self.waited[kind, phase]:.6f}"
+                    )
             _family(out, "xunjian_samples_ingested_total", "counter", "Samples received.")
             out.append(f"xunjian_samples_ingested_total {self.samples}")
             _family(out, "xunjian_heartbeats_total", "counter", "Heartbeats received.")

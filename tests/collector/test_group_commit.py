@@ -10,8 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import threading
+import time
 import uuid
 from datetime import datetime, timedelta
+from functools import partial
 
 import pytest
 from fastapi.exceptions import RequestValidationError
@@ -41,7 +44,7 @@ from collector.ingest import (
     prepare,
     store_many,
 )
-from collector.metrics import Metrics
+from collector.metrics import BatchTimes, Metrics
 from collector.sample_ingest import SamplesIn, store_sample_batches
 from tests.collector.conftest import T0, Fixture, make_run
 
@@ -158,15 +161,25 @@ LINGER = RUN_LINGER  # the timed writers' linger below: any would do, the runs' 
 
 def _timed_writer(db: Database) -> tuple[GroupCommit[str, str, str], list[tuple[float, int]]]:
     """A group commit of host names whose batches are written at once (the database's part is
-    above): (the loop's time, size) of each batch as it starts."""
+    above): (the loop's time, size) of each batch as it starts, which is when its first item is
+    made ready."""
     started: list[tuple[float, int]] = []
+    readied: list[float] = []
     loop = asyncio.get_running_loop()
+
+    def ready(host: str) -> str:
+        readied.append(loop.time())
+        return host
+
+    def written(times: BatchTimes) -> None:
+        started.append((readied[-times.items], times.items))
+
     writer: GroupCommit[str, str, str] = GroupCommit(
         db,
-        lambda host: host,
+        ready,
         lambda _db, hosts: [f"stored {h}" for h in hosts],
         lambda host: host,
-        lambda size: started.append((loop.time(), size)),
+        written,
         LINGER,
     )
     return writer, started
@@ -219,16 +232,65 @@ def test_a_full_batch_does_not_wait_for_the_linger(db: Database) -> None:
     assert started[2][0] - started[1][0] >= LINGER - 0.001  # the one left over lingers
 
 
+def test_metrics_say_where_a_batch_s_items_waited(db: Database) -> None:
+    """/metrics sums each phase of the items' wait: queued until their batch starts, its ready
+    step on the loop, its transaction. Here readying takes 10 ms an item and a write 40 ms; b
+    and c come while a's batch is in its transaction, and "bad" is refused by its ready step
+    (a 422), so it counts in no batch."""
+    metrics = Metrics()
+    writing, others_queued = threading.Event(), threading.Event()
+
+    def ready(host: str) -> str:
+        time.sleep(0.01)
+        if host == "bad":
+            raise ValueError("refused alone")
+        return host
+
+    def write_many(_db: Database, hosts: list[str]) -> list[str]:
+        writing.set()
+        others_queued.wait(5)
+        time.sleep(0.04)
+        return [f"stored {h}" for h in hosts]
+
+    async def post() -> None:
+        writer: GroupCommit[str, str, str] = GroupCommit(
+            db, ready, write_many, lambda host: host, partial(metrics.batch_written, "runs"), 0.0
+        )
+        first = asyncio.ensure_future(writer.store("a"))
+        while not writing.is_set():
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(writer.store(h)) for h in ("b", "c", "bad")]
+        await asyncio.sleep(0)  # they queue
+        others_queued.set()
+        outcomes = await asyncio.gather(first, *later, return_exceptions=True)
+        assert outcomes[:3] == ["stored a", "stored b", "stored c"]
+        assert isinstance(outcomes[3], ValueError)
+
+    asyncio.run(post())
+    assert (metrics.batches["runs"], metrics.batched["runs"]) == (2, 3)
+    waited = {phase: metrics.waited["runs", phase] for phase in ("queued", "ready", "write")}
+    assert 2 * 0.04 <= waited["queued"] < 2  # b and c waited out a's transaction
+    assert 0.01 + 2 * 0.03 <= waited["ready"] < 2  # a's batch readied a; b's batch b, c and bad
+    assert 3 * 0.04 <= waited["write"] < 2
+    exposed = metrics.render()
+    for phase, seconds in waited.items():
+        assert (
+            f'xunjian_ingest_wait_seconds_total{{kind="runs",phase="{phase}"}} {seconds:.6f}'
+            in (exposed)
+        )
+    assert 'xunjian_ingest_wait_seconds_total{kind="samples",phase="queued"} 0.000000' in exposed
+
+
 class _TimedMetrics(Metrics):
-    """Metrics that also keep (kind, the loop's time, size) of each batch as it starts."""
+    """Metrics that also keep (kind, the loop's time, size) of each batch as it is written."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.started: list[tuple[str, float, int]] = []
+        self.written: list[tuple[str, float, int]] = []
 
-    def batch_written(self, kind: str, items: int) -> None:
-        super().batch_written(kind, items)
-        self.started.append((kind, asyncio.get_running_loop().time(), items))
+    def batch_written(self, kind: str, times: BatchTimes) -> None:
+        super().batch_written(kind, times)
+        self.written.append((kind, asyncio.get_running_loop().time(), times.items))
 
 
 def test_sample_batches_gather_longer_than_runs(db: Database) -> None:
@@ -259,10 +321,10 @@ def test_sample_batches_gather_longer_than_runs(db: Database) -> None:
     posted = asyncio.run(post_under_load())
     waited = {}
     for kind, linger in (("runs", RUN_LINGER), ("samples", SAMPLE_LINGER)):
-        (_, _, n0), (_, t1, n1) = [(k, t, n) for k, t, n in metrics.started if k == kind]
+        (_, _, n0), (_, t1, n1) = [(k, t, n) for k, t, n in metrics.written if k == kind]
         assert (n0, n1) == (1, 3)
         # the second batch waits out the linger from the first one's start, which came after
-        # `posted` (a batch is timed as its task starts, so not from the first one's time)
+        # `posted`, and is written after that
         assert t1 - posted >= linger
         waited[kind] = t1 - posted
     assert waited["runs"] < waited["samples"] / 2
