@@ -349,8 +349,8 @@ WAIT_PHASES = ("queued", "ready", "write")
 def batching(port: int) -> list[float]:
     """Batches, the runs in them and the seconds those runs waited in each of `WAIT_PHASES`, of
     the runs' group commit, from /metrics. Counters are per worker process, so with several
-    workers this is whichever worker answered (the same one each time, on a kept-alive
-    connection: differences are that worker's)."""
+    workers this is whichever worker answered: the same one each time while `same_worker`
+    keeps the connection."""
     text = METRICS.get(f"http://127.0.0.1:{port}/metrics").text
     found = dict(re.findall(r'^(xunjian_ingest_batch\w+)\{kind="runs"\} (\d+)', text, re.M))
     waited = dict(
@@ -363,6 +363,28 @@ def batching(port: int) -> list[float]:
         float(found.get("xunjian_ingest_batched_items_total", 0)),
         *(float(waited.get(phase, 0)) for phase in WAIT_PHASES),
     ]
+
+
+@contextlib.contextmanager
+def same_worker(port: int) -> Iterator[None]:
+    """The /metrics connection kept alive through a phase, so that its counters before and
+    after come from one worker. uvicorn closes a connection idle for 5 s, and until the
+    fourteenth round the scrape after a 20 s phase went out on a new one, to whichever worker
+    accepted it: about half the runs' `runs_per_batch` mixed one worker's counters with the
+    other's (the new wait means came out negative in two of five runs)."""
+    stop = threading.Event()
+
+    def touch() -> None:
+        while not stop.wait(2.0):
+            METRICS.get(f"http://127.0.0.1:{port}/healthz")
+
+    toucher = threading.Thread(target=touch, daemon=True)
+    toucher.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        toucher.join()
 
 
 @contextlib.contextmanager
@@ -405,7 +427,7 @@ def phase(
     held: list[int] = []  # counted halfway through, while the agents are connected
     counting = threading.Timer(seconds / 2, lambda: held.extend(agents_per_worker(processes, port)))
     counting.start()
-    with generator_gc_held():
+    with same_worker(port), generator_gc_held():
         answers, errors, started = asyncio.run(run_phase(scripts, port, seconds, interval))
     elapsed = time.perf_counter() - started
     machine = machine_shares(machine_before, psutil.cpu_times())
