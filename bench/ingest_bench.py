@@ -370,8 +370,8 @@ def same_worker(port: int) -> Iterator[None]:
     """The /metrics connection kept alive through a phase, so that its counters before and
     after come from one worker. uvicorn closes a connection idle for 5 s, and until the
     fourteenth round the scrape after a 20 s phase went out on a new one, to whichever worker
-    accepted it: about half the runs' `runs_per_batch` mixed one worker's counters with the
-    other's (the new wait means came out negative in two of five runs)."""
+    accepted it, and when that was the other worker `runs_per_batch` mixed the two workers'
+    counters (the new wait means came out negative in two of the first five runs)."""
     stop = threading.Event()
 
     def touch() -> None:

@@ -111,7 +111,8 @@ class Metrics:
                 out,
                 "xunjian_ingest_wait_seconds_total",
                 "counter",
-                "Seconds those items waited, summed over them, by kind and phase: queued (from "
+                "Seconds the group commit's items (runs, sample batches) waited, summed over "
+                "them, by kind and phase: queued (from "
                 "arrival until their batch started), ready (their batch made ready on the event "
                 "loop: agents' runs validated and judged), write (their batch's transaction). "
                 "Over xunjian_ingest_batched_items_total: the mean of each part of the wait.",
