@@ -34,10 +34,6 @@ CLOCK_SKEW = timedelta(minutes=5)
 """Evidence from further in the future than this (a wrong host clock) is ignored."""
 
 
-def silence_for(session: Session, host: Host, default_minutes: int) -> timedelta:
-    return silence_of(get_contract(session, host.contract), default_minutes)
-
-
 def silence_at(session: Session, contract: str, version: str, default_minutes: int) -> timedelta:
     """The silence limit of `contract` as of `version` (its source_sha256, read along with the
     locked host row: the cached model of that version needs no query of its own)."""
@@ -174,7 +170,8 @@ def availability(
     ).all()
     intervals = [(d.start, d.end) for d in rows]
     last = host.last_seen_at or host.enrolled_at
-    silent_now = when - last > silence_for(session, host, default_minutes)
+    limit = silence_of(get_contract(session, host.contract), default_minutes)
+    silent_now = when - last > limit
     if silent_now and not any(e is None for _, e in intervals):
         intervals.append((last, None))  # the sweep has not run since the host fell silent
     down = timedelta()
