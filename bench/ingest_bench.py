@@ -11,6 +11,13 @@ each agent writes those bytes on its own kept-alive connection (asyncio streams,
 library). The CPU used by the generator, the collector and PostgreSQL is reported per phase.
 
     .venv/bin/python bench/ingest_bench.py [--db sqlite,postgresql] [--duration 20] [--rate 300]
+                                           [--neighbour SHARE]
+
+`--neighbour 0.35` runs both phases beside a neighbour, one process a core, each spinning for that
+share of every 20 ms by the clock and asleep for the rest: the way other tenants' work slows a
+shared machine, so that the room above the goal can be measured on demand instead of waited for
+in a slow hour. On a busy machine it gets less than its share; what it got is reported per phase
+(`cpu_neighbour_pct`, 100 = one core).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ import glob
 import gzip
 import json
 import math
+import multiprocessing
 import os
 import random
 import re
@@ -38,7 +46,7 @@ import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import httpx
 import psutil
@@ -58,6 +66,8 @@ PLACEHOLDER_ID = "00000000-0000-4000-8000-000000000000"
 PLACEHOLDER_HOST = "HOSTNAME-PLACEHOLDER"
 PLACEHOLDER_TIME = "2000-01-01T00:00:00Z"
 WARM_UP = 1.0  # seconds at a phase's start left out of its runs/s (connecting, the first posts)
+NEIGHBOUR_PERIOD = 0.02  # seconds: the neighbour is busy for its share of each such cycle
+NEIGHBOUR_LEAD = 2.0  # seconds the neighbour runs before the first phase starts
 SAMPLES_EVERY = 4  # an agent posts a batch of samples after every 4th run
 METRICS = httpx.Client(timeout=30)
 
@@ -565,6 +575,44 @@ def enroll(port: int, env: dict[str, str], n: int, template: bytes) -> list[Agen
     return agents
 
 
+def _burn(share: float) -> None:
+    """Busy for `share` of every `NEIGHBOUR_PERIOD`, asleep for the rest, until killed."""
+    while True:
+        start = time.perf_counter()
+        while time.perf_counter() - start < share * NEIGHBOUR_PERIOD:
+            pass
+        time.sleep(max(0.0, NEIGHBOUR_PERIOD - (time.perf_counter() - start)))
+
+
+def _neighbours(share: float, cores: int) -> None:
+    """One burner per core: this process and `cores - 1` children (its CPU, children included,
+    is the neighbour's in the phases' figures)."""
+    for _ in range(cores - 1):
+        multiprocessing.Process(target=_burn, args=(share,), daemon=True).start()
+    _burn(share)
+
+
+@contextlib.contextmanager
+def neighbour(share: float) -> Iterator[Optional[int]]:
+    """A neighbour taking `share` of every core while the block runs: its root pid, or None for
+    no neighbour (share 0)."""
+    if share <= 0:
+        yield None
+        return
+    root = multiprocessing.Process(target=_neighbours, args=(share, os.cpu_count() or 1))
+    root.start()
+    assert root.pid is not None
+    try:
+        time.sleep(NEIGHBOUR_LEAD)
+        yield root.pid
+    finally:
+        tree = psutil.Process(root.pid)
+        for proc in [*tree.children(recursive=True), tree]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
+        root.join(timeout=10)
+
+
 def bench(kind: str, args: argparse.Namespace, template: bytes) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix=f"xj-bench-{kind}-"))
     env = {k: v for k, v in os.environ.items() if not k.startswith("XUNJIAN_")}
@@ -581,9 +629,18 @@ def bench(kind: str, args: argparse.Namespace, template: bytes) -> dict[str, Any
         processes = {"generator": os.getpid(), "collector": proc.pid}
         if pg_pid:
             processes["postgres"] = pg_pid
-        saturated = phase(agents, port, args.duration, 0, processes, args.max_rate)
-        paced = phase(agents, port, args.duration, args.rate, processes, args.max_rate)
-        return {"db": kind, "workers": args.workers, "saturation": saturated, "paced": paced}
+        with neighbour(args.neighbour) as burner:
+            if burner is not None:
+                processes["neighbour"] = burner
+            saturated = phase(agents, port, args.duration, 0, processes, args.max_rate)
+            paced = phase(agents, port, args.duration, args.rate, processes, args.max_rate)
+        return {
+            "db": kind,
+            "workers": args.workers,
+            "neighbour_share": args.neighbour,
+            "saturation": saturated,
+            "paced": paced,
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=30)
@@ -605,7 +662,15 @@ def main() -> None:
         default=1200.0,
         help="runs/s the saturation phase has requests built for (each ~8 KB, built before the clock)",
     )
+    parser.add_argument(
+        "--neighbour",
+        type=float,
+        default=0.0,
+        help="share of every 20 ms a neighbour spins on each core through both phases (0–1)",
+    )
     args = parser.parse_args()
+    if not 0 <= args.neighbour < 1:
+        parser.error("--neighbour is a share of a core: at least 0, less than 1")
     template = template_run()
     print(
         f"run: {len(template)} bytes JSON, {len(gzip.compress(template, 1))} bytes gzip", flush=True
