@@ -594,8 +594,8 @@ def _neighbours(share: float, cores: int) -> None:
 
 @contextlib.contextmanager
 def neighbour(share: float) -> Iterator[Optional[int]]:
-    """A neighbour taking `share` of every core while the block runs: its root pid, or None for
-    no neighbour (share 0)."""
+    """A neighbour asking for `share` of every core while the block runs: its root pid, or None
+    for no neighbour (share 0)."""
     if share <= 0:
         yield None
         return
@@ -606,10 +606,11 @@ def neighbour(share: float) -> Iterator[Optional[int]]:
         time.sleep(NEIGHBOUR_LEAD)
         yield root.pid
     finally:
-        tree = psutil.Process(root.pid)
-        for proc in [*tree.children(recursive=True), tree]:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                proc.kill()
+        with contextlib.suppress(psutil.NoSuchProcess):  # the root may be gone already
+            tree = psutil.Process(root.pid)
+            for proc in [*tree.children(recursive=True), tree]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    proc.kill()
         root.join(timeout=10)
 
 
