@@ -51,6 +51,8 @@ from typing import Any, Optional
 import httpx
 import psutil
 
+from collector.metrics import WAIT_PHASES  # the phases /metrics reports
+
 ROOT = Path(__file__).resolve().parent.parent
 XUNJIAN = str(Path(sys.executable).parent / "xunjian")
 CONTRACT = """number = "BENCH-1"
@@ -351,9 +353,6 @@ def agents_per_worker(processes: dict[str, int], port: int) -> list[int]:
         (sum(c.laddr.port == port for c in w.net_connections("tcp")) for w in workers),
         reverse=True,
     )
-
-
-WAIT_PHASES = ("queued", "ready", "write")
 
 
 def batching(port: int) -> list[float]:
