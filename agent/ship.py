@@ -7,6 +7,14 @@ The spool is the only way out of the host, and this is the only way runs enter i
 is checked here: the pipeline redacts the facts, and `spool_run` passes them through the
 configured `Redactor` once more; if that changes anything, the redacted version is what gets
 spooled and a warning says a source skipped redaction.
+
+What leaves is the facts, not the agent's own results. The collector judges every run again
+with its contract's thresholds and keeps only that judgement (`collector.ingest`), so the
+agent's results were bytes on the customer's link and parsing at the collector for nothing
+anybody reads: on a real inspection ~40 % of the JSON (3.7 KB gzip instead of 5.7), and ~12 % of
+the collector's instructions a run (`bench/ingest_instructions.py`; docs/benchmarks.md,
+collector ingest, sixteenth round). They stay on the host: `inspect` prints them, and the
+inspect worker reports the run's worst severity from them.
 """
 
 from __future__ import annotations
@@ -39,12 +47,13 @@ def open_spool(settings: AgentSettings) -> Spool:
 
 
 def spool_run(run: InspectionRun, settings: AgentSettings) -> bool:
-    """Durably store a redacted run; False if the size policy dropped it (counted, gap marked)."""
+    """Durably store a redacted run, its facts without its results (see above); False if the
+    size policy dropped it (counted, gap marked)."""
     redactor = Redactor(settings.inspection().redaction)
     facts = redactor.redact_facts(run.facts)
     if facts != run.facts:
         log.warning("run %s reached the spool with unredacted fields; redacted them", run.run_id)
-        run = run.model_copy(update={"facts": facts})
+    run = run.model_copy(update={"facts": facts, "results": []})
     return open_spool(settings).enqueue(
         "runs",
         str(run.run_id),

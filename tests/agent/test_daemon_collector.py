@@ -137,7 +137,8 @@ def test_inspect_ship_checks_an_install(
     tmp_path: Path, fx: Fixture, served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """`xunjian-agent inspect --ship`: one real inspection, spooled, delivered, stored once;
-    with the collector gone it stays in the spool and says so (exit 75)."""
+    with the collector gone it stays in the spool and says so (exit 75). The agent prints its
+    own results and sends only the facts; the collector stores its own judgement of them."""
     import json
 
     from click.testing import CliRunner
@@ -162,6 +163,10 @@ def test_inspect_ship_checks_an_install(
     stored = fx.client.get(f"/api/v1/runs/{run.run_id}", headers=bearer(fx.api_key("admin")))
     assert stored.status_code == 200
     assert json.dumps(stored.json()).count(str(run.run_id)) >= 1
+    assert run.results and stored.json()["run"]["results"] == []
+    assert stored.json()["run"]["facts"] == json.loads(shipped.stdout)["facts"]
+    judged = {(r["check"], r["item"]) for r in stored.json()["results"]}
+    assert judged == {(r.check, r.item) for r in run.results}
 
     served.stop()
     offline = CliRunner().invoke(main, ["inspect", "--ship", "--json"], catch_exceptions=False)
