@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from ingest_bench import (  # noqa: E402  (the same requests as the HTTP benchmark)
     CONTRACT,
+    SAMPLES_EVERY,
     Agent,
     enroll_tokens,
     start_postgres,
@@ -102,7 +103,7 @@ async def measure(
     a worker — the group commit then writes small batches."""
     per: dict[str, list[float]] = {"run": [], "samples": [], "run_loop": [], "samples_loop": []}
     for r in range(rounds):
-        kinds = ["run"] + (["samples"] if r % 4 == 3 else [])
+        kinds = ["run"] + (["samples"] if r % SAMPLES_EVERY == SAMPLES_EVERY - 1 else [])
         for kind in kinds:
             bodies = [a.next_run() if kind == "run" else a.next_samples() for a in agents]
             headers = [

@@ -29,6 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ingest_bench import SAMPLES_EVERY  # ingest_cpu.py's cadence of sample batches
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -95,7 +97,7 @@ def main() -> None:
         "hosts": args.hosts,
         "rounds": [few, more],
         "runs_counted": runs,
-        "sample_batches_counted": args.hosts * (more // 4 - few // 4),
+        "sample_batches_counted": args.hosts * (more // SAMPLES_EVERY - few // SAMPLES_EVERY),
         "million_instructions_per_run": per_run,
     }
     print(json.dumps(result))
