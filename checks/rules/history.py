@@ -7,7 +7,6 @@ the report can show the shape of the day. Load is judged per core, like load.per
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import datetime, timedelta, timezone
 from itertools import count
 from typing import Any, Dict, List, Optional, Tuple
@@ -211,31 +210,31 @@ def history_packages(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
         return [ctx.unknown(facts.missing("packages") or "")]
     # by time, then name, then as listed: see _epoch_seconds for why not on the datetimes
     posted = facts.packages
-    order = sorted(zip(_epoch_seconds([c.time for c in posted]), [c.name for c in posted], count()))
-    changes = [posted[i] for _, _, i in order]
-    if not changes:
+    if not posted:
         return [ctx.result(Severity.ok, "none", value=0)]
+    order = sorted(zip(_epoch_seconds([c.time for c in posted]), [c.name for c in posted], count()))
     params = ctx.params().params
-    counts: Counter[str] = Counter([c.action for c in changes])
     listed = order[: params.max_evidence]
     ends = [order[0], order[-1]]
     *times, first, last = _second_texts([(s, posted[i].time) for s, _, i in [*listed, *ends]])
     shown: List[Tuple[str, str, str, str]] = [
-        (text, c.action, c.name, c.version) for text, c in zip(times, changes)
+        (text, c.action, c.name, c.version)
+        for text, c in zip(times, [posted[i] for _, _, i in listed])
     ]
+    actions = [c.action for c in posted]
     return [
         ctx.result(
             params.severity,
             "changed",
-            value=len(changes),
+            value=len(posted),
             advice="changed",
             evidence=[" ".join(filter(None, row)) for row in shown],
-            count=len(changes),
+            count=len(posted),
             shown=len(shown),
-            installed=counts.get("install", 0),
-            upgraded=counts.get("upgrade", 0),
-            downgraded=counts.get("downgrade", 0),
-            removed=counts.get("remove", 0),
+            installed=actions.count("install"),
+            upgraded=actions.count("upgrade"),
+            downgraded=actions.count("downgrade"),
+            removed=actions.count("remove"),
             first=first,
             last=last,
         )
