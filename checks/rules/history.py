@@ -208,10 +208,10 @@ def _second_texts(timed: List[Tuple[float, datetime]]) -> List[str]:
 def history_packages(facts: FactSet, ctx: RuleContext) -> List[CheckResult]:
     if facts.packages is None:
         return [ctx.unknown(facts.missing("packages") or "")]
-    # by time, then name, then as listed: see _epoch_seconds for why not on the datetimes
     posted = facts.packages
     if not posted:
         return [ctx.result(Severity.ok, "none", value=0)]
+    # by time, then name, then as listed: see _epoch_seconds for why not on the datetimes
     order = sorted(zip(_epoch_seconds([c.time for c in posted]), [c.name for c in posted], count()))
     params = ctx.params().params
     listed = order[: params.max_evidence]
