@@ -5,12 +5,14 @@
 
 On this shared machine a run's CPU time swings by ±10–20 % between consecutive runs of the
 same code (`ingest_cpu.py`, and `ingest_bench.py` over HTTP), so a change worth a few per cent
-cannot be told from the noise there. The instructions executed can: this runs `ingest_cpu.py`
+cannot be told from the noise there. The instructions executed vary less: this runs `ingest_cpu.py`
 under valgrind's cachegrind (counting instructions, no cache simulation) once with few and once
 with more rounds, and divides the difference by the runs between them. Start-up (imports,
 migrations, enrolment, the warm-up rounds) is in both counts and cancels out. As in
 `ingest_cpu.py`, every fourth round also posts a batch of samples from each host: the figure is
-per run of that mix. Three tries of the fifteenth round (R = 4 and 12, 6 hosts) agreed to ±4 %.
+per run of that mix. Three tries of the fifteenth round (R = 4 and 12, 6 hosts) agreed to ±4 %;
+two of the seventeenth, same code, gave 16.2 and 13.8 million: run `--tries 2` or more and
+trust only differences well beyond that spread.
 
 What it cannot see: cache misses and waiting. A change that only moves work to where the caches
 are warm, or that saves round trips, shows nothing here; measure those with the other two.
